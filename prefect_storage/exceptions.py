@@ -1,0 +1,78 @@
+"""Every error prefect-storage raises, rooted at :class:`FlowStorageError`.
+
+Each subclass also inherits the built-in it refines, so callers may catch either::
+
+    FlowStorageError(Exception)
+    ├── MissingDependencyError(ModuleNotFoundError)   an optional extra is not installed
+    ├── FlowNotFoundError(LookupError)                 name not in storage / object missing
+    ├── FlowNameConflictError(ValueError)              add_flow with a name already present
+    ├── StorageConfigError(ValueError)                 bad constructor argument or payload
+    ├── SecretNotFoundError(KeyError)                  Secret / ${NAME} that resolves nowhere
+    ├── FlowLoadError(ValueError)                      a script or module yields no such flow
+    ├── CorruptFlowError(ValueError)                   envelope damaged, truncated or tampered
+    ├── FlowDeserializationError(RuntimeError)         unpickling failed (versions, modules)
+    └── BackendError(RuntimeError)                     the backend answered with an error
+        ├── BackendAuthError(PermissionError)          401/403, bad or missing credentials
+        └── BackendUnavailableError(ConnectionError)   unreachable, timed out, 5xx
+"""
+
+from __future__ import annotations
+
+
+class FlowStorageError(Exception):
+    """Base of every error raised by prefect-storage."""
+
+
+class MissingDependencyError(FlowStorageError, ModuleNotFoundError):
+    """An optional SDK is needed; the message names the extra that installs it."""
+
+
+class FlowNotFoundError(FlowStorageError, LookupError):
+    """The requested flow is not in this storage, or its stored object is gone."""
+
+    def __str__(self) -> str:
+        # LookupError/KeyError would repr() the message; keep it readable.
+        return str(self.args[0]) if self.args else ""
+
+
+class FlowNameConflictError(FlowStorageError, ValueError):
+    """A flow with the same name is already present in this storage."""
+
+
+class StorageConfigError(FlowStorageError, ValueError):
+    """A storage argument or serialized payload is invalid."""
+
+
+class SecretNotFoundError(FlowStorageError, KeyError):
+    """A secret name resolves to nothing in context, environment or secrets file."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class FlowLoadError(FlowStorageError, ValueError):
+    """A flow script or module does not yield the requested flow."""
+
+
+class CorruptFlowError(FlowStorageError, ValueError):
+    """A stored flow failed its integrity checks; it was not unpickled."""
+
+
+class FlowDeserializationError(FlowStorageError, RuntimeError):
+    """Unpickling a flow failed; the message names the likely cause."""
+
+
+class BackendError(FlowStorageError, RuntimeError):
+    """A storage backend answered with an error."""
+
+
+class BackendAuthError(BackendError, PermissionError):
+    """The backend refused the credentials (or none were found)."""
+
+
+class BackendUnavailableError(BackendError, ConnectionError):
+    """The backend could not be reached or kept failing."""
+
+
+class FlowVersionWarning(UserWarning):
+    """A flow was pickled under different Python/cloudpickle/prefect-storage versions."""

@@ -1,0 +1,124 @@
+"""Load flows from Python source (script mode) and from importable modules (``Module``)."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from operator import attrgetter
+
+from .engine.context import context
+from .engine.flow import Flow
+from .exceptions import FlowLoadError
+
+__all__ = ["extract_flow_from_file", "extract_flow_from_module"]
+
+
+def extract_flow_from_file(
+    file_path: str | os.PathLike[str] | None = None,
+    file_contents: str | bytes | None = None,
+    flow_name: str | None = None,
+) -> Flow:
+    """Execute a flow script in a fresh namespace and return the flow named ``flow_name``.
+
+    With ``file_path`` the script sees its own ``__file__`` and its folder is importable.
+    Without ``flow_name`` the first flow defined wins. ``if __name__ == "__main__":``
+    blocks do not run, and ``flow.run()`` calls in the script are skipped.
+    """
+    if file_path is not None and file_contents is not None:
+        raise ValueError("Provide either `file_path` or `file_contents` but not both.")
+    if file_path is None and file_contents is None:
+        raise ValueError("Provide either `file_path` or `file_contents`.")
+    if file_contents is not None and not isinstance(file_contents, (str, bytes)):
+        raise TypeError("`file_contents` must be string or bytes.")
+    if file_path is not None:
+        file_path = os.path.abspath(os.fspath(file_path))
+        try:
+            with open(file_path, "rb") as file:
+                file_contents = file.read()
+        except OSError as exc:
+            raise FlowLoadError(f"Cannot read flow script {file_path}: {exc.strerror}") from exc
+    assert file_contents is not None
+    return run_flow_script(file_contents, file_path, flow_name)
+
+
+def run_flow_script(source: str | bytes, file_path: str | None, flow_name: str | None) -> Flow:
+    """Execute ``source`` (from ``file_path`` if known) and pick the flow by name."""
+    label = file_path or "<flow script>"
+    try:
+        code = compile(source, label, "exec")
+    except (SyntaxError, ValueError) as exc:
+        where = f"{label}, line {exc.lineno}" if isinstance(exc, SyntaxError) else label
+        raise FlowLoadError(f"The flow script has a syntax error ({where}): {exc}") from exc
+
+    # Not "__main__", so main-guards stay asleep; not importable, so cloudpickle
+    # pickles the script's functions by value.
+    namespace: dict[str, object] = {"__name__": "__prefect_storage_flow__"}
+    if file_path:
+        namespace["__file__"] = file_path
+        folder = os.path.dirname(file_path)
+        if folder not in sys.path:
+            sys.path.insert(0, folder)
+    with context(loading_flow=True, local_script_path=file_path):
+        try:
+            exec(code, namespace)
+        except Exception as exc:
+            raise FlowLoadError(
+                f"The flow script {label} raised {type(exc).__name__} while loading: {exc}"
+            ) from exc
+
+    flows = {value.name: value for value in namespace.values() if isinstance(value, Flow)}
+    return _pick(flows, flow_name, "file")
+
+
+def _pick(flows: dict[str, Flow], flow_name: str | None, where: str) -> Flow:
+    if not flows:
+        raise FlowLoadError(f"No flows found in {where}.")
+    if flow_name is None:
+        return next(iter(flows.values()))
+    if flow_name not in flows:
+        found = "\n".join(f"- {name!r}" for name in sorted(flows))
+        raise FlowLoadError(f"Flow {flow_name!r} not found in {where}. Found flows:\n{found}")
+    return flows[flow_name]
+
+
+def extract_flow_from_module(module_str: str, flow_name: str | None = None) -> Flow:
+    """Import ``"pkg.mod"`` or ``"pkg.mod:attr.path"`` and return its flow.
+
+    A callable attribute is called with no arguments (flow factories). Without an
+    attribute, the module's flows are searched by ``flow_name``.
+    """
+    module_name, _, attribute = module_str.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise FlowLoadError(
+            f"Cannot import module {module_name!r} for flow {flow_name or module_str!r}: {exc}. "
+            "Make sure it is installed or on PYTHONPATH where the flow runs."
+        ) from exc
+
+    if attribute:
+        try:
+            found = attrgetter(attribute)(module)
+        except AttributeError:
+            raise FlowLoadError(f"Failed to find flow at {module_str!r}") from None
+        if callable(found) and not isinstance(found, Flow):
+            found = found()
+        if not isinstance(found, Flow):
+            raise TypeError(f"Object at {module_str!r} is a {type(found)} not a `Flow`")
+        if flow_name is not None and found.name != flow_name:
+            raise FlowLoadError(
+                f"Flow at {module_str!r} is named {found.name!r}, expected {flow_name!r}"
+            )
+        return found
+
+    flows = {}
+    for name in dir(module):
+        value = getattr(module, name)
+        if isinstance(value, Flow):
+            flows[value.name] = value
+    if flow_name is None and len(flows) > 1:
+        raise FlowLoadError(
+            f"Multiple flows found in {module_str!r}, please provide `flow_name` to select one."
+        )
+    return _pick(flows, flow_name, repr(module_str))

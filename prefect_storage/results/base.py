@@ -1,0 +1,123 @@
+"""The ``Result`` base: where a task's value is written, read and found again.
+
+Backends implement three byte hooks (``_write_bytes``, ``_read_bytes``, ``_exists``);
+formatting locations and (de)serializing values happen here, once.
+"""
+
+from __future__ import annotations
+
+import copy
+import uuid
+from collections.abc import Callable
+from datetime import datetime, timezone
+from typing import Any
+
+from ..serializers import PickleSerializer, Serializer
+
+
+class ResultNotImplementedError(NotImplementedError):
+    """The plain ``Result`` stores nothing; use a backend result such as ``LocalResult``."""
+
+
+class Result:
+    """A value plus the location it is (or will be) stored at.
+
+    ``location`` is a ``str.format`` template (``"{flow_name}/{task_name}/{today}.bin"``)
+    or a callable taking the same keyword arguments and returning the location.
+    """
+
+    def __init__(
+        self,
+        value: Any = None,
+        location: str | Callable[..., str] | None = None,
+        serializer: Serializer | None = None,
+    ) -> None:
+        self.value = value
+        self.serializer = serializer if serializer is not None else PickleSerializer()
+        self._formatter: Callable[..., str] | None = None
+        self.location: str | None = None
+        if callable(location):
+            self._formatter = location
+        elif location is None or isinstance(location, str):
+            self.location = location
+        else:
+            raise TypeError(
+                f"`location` must be a str, a callable or None, got {type(location).__name__}"
+            )
+
+    # -- the backend hooks -------------------------------------------------------------
+    def _write_bytes(self, location: str, data: bytes) -> str:
+        """Store ``data``; return the location as it should be recorded."""
+        raise ResultNotImplementedError(f"{type(self).__name__} cannot write results")
+
+    def _read_bytes(self, location: str) -> bytes:
+        raise ResultNotImplementedError(f"{type(self).__name__} cannot read results")
+
+    def _exists(self, location: str) -> bool:
+        raise ResultNotImplementedError(f"{type(self).__name__} cannot check results")
+
+    # -- the user API ------------------------------------------------------------------
+    @property
+    def default_location(self) -> str:
+        now = datetime.now(timezone.utc)
+        return f"{now.year}/{now.month}/{now.day}/{uuid.uuid4()}.prefect_result"
+
+    def copy(self) -> Result:
+        return copy.copy(self)
+
+    def from_value(self, value: Any) -> Result:
+        new = self.copy()
+        new.location = None
+        new.value = value
+        return new
+
+    def format(self, **kwargs: Any) -> Result:
+        """A copy whose location is formatted from ``kwargs`` (context, parameters, inputs)."""
+        new = self.copy()
+        if isinstance(self.location, str):
+            new.location = _format_location(self.location, kwargs)
+        elif self._formatter is not None:
+            new.location = self._formatter(**kwargs)
+        else:
+            new.location = self.default_location
+        return new
+
+    def write(self, value_: Any, **kwargs: Any) -> Result:
+        """Serialize ``value_`` and store it at the formatted location; return that Result."""
+        new = self.format(**kwargs)
+        new.value = value_
+        assert new.location is not None  # format() always sets one
+        new.location = self._write_bytes(new.location, self.serializer.serialize(value_))
+        return new
+
+    def read(self, location: str) -> Result:
+        """Load the value stored at ``location`` (already formatted)."""
+        new = self.copy()
+        new.location = location
+        new.value = self.serializer.deserialize(self._read_bytes(location))
+        return new
+
+    def exists(self, location: str, **kwargs: Any) -> bool:
+        """Whether a value is stored at ``location`` formatted with ``kwargs``."""
+        return self._exists(_format_location(location, kwargs))
+
+    def __eq__(self, other: object) -> bool:
+        if type(self) is not type(other):
+            return False
+        public = {k: v for k, v in vars(self).items() if not k.startswith("_")}
+        return public == {k: v for k, v in vars(other).items() if not k.startswith("_")}
+
+    __hash__ = None  # type: ignore[assignment]  # mutable value object, like the legacy one
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__}: {self.value!r}>"
+
+
+def _format_location(template: str, values: dict[str, Any]) -> str:
+    try:
+        return template.format(**values)
+    except KeyError as exc:
+        raise KeyError(
+            f"Result location {template!r} uses {{{exc.args[0]}}}, which is not a context "
+            f"key, parameter or task input; available keys: {', '.join(sorted(values))}"
+        ) from None

@@ -1,0 +1,104 @@
+"""``Local``: flows as files on this machine (pickle envelopes, or scripts in place)."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+from typing import TYPE_CHECKING, Any
+
+from ..config import home_dir
+from ..exceptions import FlowNotFoundError, StorageConfigError
+from ..fileio import atomic_write_bytes
+from ..keys import timestamp_key
+from ..results.local import LocalResult
+from .base import BlobStorage, Storage
+
+if TYPE_CHECKING:
+    from ..engine.flow import Flow
+
+_DOTTED_NAME = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*(:[\w.]+)?$")
+
+
+class Local(BlobStorage):
+    """Store flows under ``directory`` (default ``<home>/flows``) on this host.
+
+    Pickle mode writes ``<directory>/<flow slug>/<timestamp>`` (or ``path``) when the flow
+    is added. Script mode runs the file at ``path`` (or imports ``path`` when it is a
+    dotted module name). The host name is a default label, so only agents on this
+    machine pick the flow up.
+    """
+
+    serialized_fields = ("directory", "path", "stored_as_script")
+
+    def __init__(
+        self,
+        directory: str | None = None,
+        validate: bool = True,
+        path: str | None = None,
+        stored_as_script: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        directory = os.fspath(directory) if directory else str(home_dir() / "flows")
+        if validate:
+            directory = os.path.abspath(os.path.expanduser(directory))
+            os.makedirs(directory, exist_ok=True)
+        self.directory = directory
+        self.path = os.fspath(path) if path is not None else None
+        self.validate = validate
+        if kwargs.get("result") is None:
+            kwargs["result"] = LocalResult(directory, validate_dir=validate)
+        super().__init__(stored_as_script=stored_as_script, **kwargs)
+
+    @classmethod
+    def _from_payload(cls, fields: dict[str, Any], secrets: list[str]) -> Storage:
+        # Paths may come from another OS; do not touch this machine's filesystem.
+        return cls(**fields, secrets=secrets, validate=False)
+
+    @property
+    def default_labels(self) -> list[str]:
+        return [socket.gethostname()] if self.add_default_labels else []
+
+    def add_flow(self, flow: Flow) -> str:
+        location = super().add_flow(flow)
+        if not self.stored_as_script:
+            # Written now, as Prefect 1 did, so get_flow works before build().
+            self._store_flows([flow.name])
+        return location
+
+    def _location_for(self, flow: Flow) -> str:
+        if self.stored_as_script:
+            if not self.path:
+                raise StorageConfigError(
+                    "A `path` must be provided to show where flow `.py` file is stored."
+                )
+            return self.path
+        return self.path or os.path.join(self.directory, timestamp_key(flow.name))
+
+    def _put(self, location: str, data: bytes) -> None:
+        atomic_write_bytes(location, data)
+
+    def _get(self, location: str) -> bytes:
+        try:
+            with open(location, "rb") as file:
+                return file.read()
+        except FileNotFoundError:
+            raise FlowNotFoundError(
+                f"No flow file at {location!r} on host {socket.gethostname()!r}. Local "
+                "storage is only readable on the machine that registered the flow; run it "
+                "with an agent carrying that host's label."
+            ) from None
+
+    def _delete(self, location: str) -> None:
+        if not self.stored_as_script and os.path.isfile(location):
+            os.unlink(location)
+
+    def _script_file(self, location: str) -> str | None:
+        return location
+
+    def _load_flow(self, flow_name: str, location: str, expected_sha256: str | None) -> Flow:
+        if self.stored_as_script and not os.path.exists(location) and _DOTTED_NAME.match(location):
+            from ..loading import extract_flow_from_module
+
+            return extract_flow_from_module(location, flow_name=flow_name)
+        return super()._load_flow(flow_name, location, expected_sha256)

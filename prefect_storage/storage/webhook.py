@@ -1,0 +1,190 @@
+"""``Webhook``: a flow uploaded to and fetched from any HTTP service.
+
+Request arguments may hold ``${NAME}`` templates (an environment variable, then a
+secret); they are rendered at request time and stored unrendered.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import TYPE_CHECKING, Any
+
+from ..exceptions import (
+    BackendAuthError,
+    BackendError,
+    BackendUnavailableError,
+    FlowNotFoundError,
+    StorageConfigError,
+)
+from ..secrets import render_templates
+from .base import BlobStorage
+
+if TYPE_CHECKING:
+    import requests
+
+    from ..engine.flow import Flow
+
+HTTP_METHODS = ("GET", "PATCH", "POST", "PUT")
+"""The methods a Webhook may use for either request."""
+
+DEFAULT_TIMEOUT = (10, 120)
+"""(connect, read) seconds, unless the request arguments give their own ``timeout``."""
+
+
+class UnsupportedHTTPMethodError(StorageConfigError, RuntimeError):
+    """Also a ``RuntimeError``, as the legacy Webhook raised for an unknown method."""
+
+
+class Webhook(BlobStorage):
+    """Upload a flow with one HTTP request and fetch it back with another.
+
+    ``build_request_kwargs`` / ``get_flow_request_kwargs`` are keyword arguments for
+    ``requests`` (``url``, ``headers``, ``params``, ...). The flow's bytes are sent as
+    ``data``. One flow per storage: adding another replaces it.
+    """
+
+    serialized_fields = (
+        "build_request_kwargs",
+        "build_request_http_method",
+        "get_flow_request_kwargs",
+        "get_flow_request_http_method",
+        "stored_as_script",
+    )
+    _transient = (*BlobStorage._transient, "_session", "_build_responses")
+
+    def __init__(
+        self,
+        build_request_kwargs: dict[str, Any],
+        build_request_http_method: str,
+        get_flow_request_kwargs: dict[str, Any],
+        get_flow_request_http_method: str,
+        stored_as_script: bool = False,
+        flow_script_path: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        for argument, value in (
+            ("build_request_kwargs", build_request_kwargs),
+            ("get_flow_request_kwargs", get_flow_request_kwargs),
+        ):
+            if not isinstance(value, dict):
+                raise TypeError(f"`{argument}` must be a dict of requests arguments")
+            if "url" not in value:
+                raise StorageConfigError(f"`{argument}` needs a 'url'")
+        self.build_request_kwargs = build_request_kwargs
+        self.build_request_http_method = _check_method(
+            build_request_http_method, "build_request_http_method"
+        )
+        self.get_flow_request_kwargs = get_flow_request_kwargs
+        self.get_flow_request_http_method = _check_method(
+            get_flow_request_http_method, "get_flow_request_http_method"
+        )
+        self.flow_script_path = flow_script_path
+        self._session: requests.Session | None = None
+        self._build_responses: dict[str, requests.Response] | None = None
+        super().__init__(stored_as_script=stored_as_script, **kwargs)
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        super().__setstate__(state)
+        self._session = None
+        self._build_responses = None
+
+    @property
+    def local_script_path(self) -> str | None:  # type: ignore[override]
+        return self.flow_script_path
+
+    def add_flow(self, flow: Flow) -> str:
+        """Make ``flow`` this storage's only flow."""
+        self.flows.clear()
+        self._flows.clear()
+        return super().add_flow(flow)
+
+    def build(self) -> Webhook:
+        if self.stored_as_script and not self.flow_script_path:
+            raise StorageConfigError(
+                "flow_script_path must be provided if stored_as_script=True"
+            )
+        self._build_responses = {}
+        super().build()
+        return self
+
+    def _location_for(self, flow: Flow) -> str:
+        return flow.name
+
+    def _put(self, location: str, data: bytes) -> None:
+        request = render_templates(self.build_request_kwargs)
+        if "data" in request:
+            message = (
+                "'data' found in build_request_kwargs. This value is overwritten with the "
+                "flow content and should not be set directly"
+            )
+            self.logger.warning(message)
+            warnings.warn(message, RuntimeWarning, stacklevel=2)
+        request["data"] = data
+        response = self._send(self.build_request_http_method, request, "upload", location)
+        assert self._build_responses is not None
+        self._build_responses[location] = response
+        self.logger.info("Uploaded flow %r (HTTP %s)", location, response.status_code)
+
+    def _get(self, location: str) -> bytes:
+        request = render_templates(self.get_flow_request_kwargs)
+        return self._send(self.get_flow_request_http_method, request, "download", location).content
+
+    def _send(
+        self, method: str, request: dict[str, Any], action: str, flow_name: str
+    ) -> requests.Response:
+        import requests
+
+        # Error messages name the *unrendered* URL: the rendered one may carry a secret.
+        url = (self.build_request_kwargs if action == "upload" else self.get_flow_request_kwargs)[
+            "url"
+        ]
+        request.setdefault("timeout", DEFAULT_TIMEOUT)
+        try:
+            response = self._http().request(method, **request)
+        except requests.RequestException as exc:
+            raise BackendUnavailableError(
+                f"Webhook {action} of flow {flow_name!r} could not reach {url!r} "
+                f"({type(exc).__name__}); check the URL and that the server is running."
+            ) from None
+        status = response.status_code
+        if status < 400:
+            return response
+        what = f"Webhook {action} of flow {flow_name!r}: {method} {url!r} answered HTTP {status}"
+        if status in (401, 403):
+            raise BackendAuthError(
+                f"{what}; check the credentials in the request headers (their ${{NAME}} "
+                "templates and the secrets they name)."
+            )
+        if status == 404 and action == "download":
+            raise FlowNotFoundError(f"{what}; the flow is not stored there.")
+        raise BackendError(f"{what} ({response.reason}).")
+
+    def _http(self) -> requests.Session:
+        if self._session is None:
+            import requests
+            from requests.adapters import HTTPAdapter
+            from urllib3.util.retry import Retry
+
+            # Connection failures and overload answers are retried with backoff;
+            # 4xx and plain 500s are answered at once.
+            retry = Retry(
+                total=3,
+                backoff_factor=0.2,
+                status_forcelist=(429, 502, 503, 504),
+                allowed_methods=None,
+                raise_on_status=False,
+            )
+            session = requests.Session()
+            session.mount("http://", HTTPAdapter(max_retries=retry))
+            session.mount("https://", HTTPAdapter(max_retries=retry))
+            self._session = session
+        return self._session
+
+
+def _check_method(method: Any, argument: str) -> str:
+    if not isinstance(method, str) or method.upper() not in HTTP_METHODS:
+        raise UnsupportedHTTPMethodError(
+            f"HTTP method {method!r} not recognized for `{argument}`; use one of "
+            f"{', '.join(HTTP_METHODS)}."
+        )
+    return method.upper()
