@@ -127,7 +127,8 @@ def _error_line(exc: Exception) -> str:
 
 def _write_file(values: dict[str, str]) -> None:
     # JSON string syntax is valid TOML basic-string syntax, so no TOML writer is needed.
-    lines = ["[secrets]"] + [f"{json.dumps(k)} = {json.dumps(v)}" for k, v in sorted(values.items())]
+    lines = ["[secrets]"]
+    lines += [f"{json.dumps(k)} = {json.dumps(v)}" for k, v in sorted(values.items())]
     path = secrets_file()
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(path, ("\n".join(lines) + "\n").encode(), mode=0o600)

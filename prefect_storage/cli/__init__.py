@@ -96,7 +96,7 @@ def demo(home: str | None) -> None:
     """Store an example flow on the embedded default and run it from a fresh process."""
     from rich.console import Console
 
-    console = Console(highlight=False)
+    console = Console(highlight=False, soft_wrap=True)
     home = home or tempfile.mkdtemp(prefix="prefect-storage-demo-")
     os.environ["PREFECT_STORAGE_HOME"] = home
     from ..demo_flow import flow
@@ -105,6 +105,7 @@ def demo(home: str | None) -> None:
     console.print(f"[bold]prefect-storage demo[/] (home: {home})")
     storage = Local()
     flow.storage = storage
+    flow.result = storage.result  # the pairing rule registration applies
     location = storage.add_flow(flow)
     storage.build()
     digest = storage.digests[flow.name]

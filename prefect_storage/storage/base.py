@@ -177,8 +177,9 @@ class Storage(ABC):
     def _load_flow(self, flow_name: str, location: str, expected_sha256: str | None) -> Flow:
         """Load the flow stored at ``location``."""
 
+    @abstractmethod
     def _store_flows(self, names: Iterable[str] | None = None) -> None:
-        """Upload the added flows (nothing to do for storages that only point at code)."""
+        """Store the added flows (all of them, or only ``names``)."""
 
 
 class BlobStorage(Storage):
@@ -225,7 +226,7 @@ class BlobStorage(Storage):
         stored: list[str] = []
         try:
             for name in self._flows if names is None else names:
-                flow, location = self._flows[name], self.flows[name] = self.flows[name]
+                flow, location = self._flows[name], self.flows[name]
                 data = self._bytes_to_store(flow)
                 if data is None:
                     # The script is already in place: record what is there.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from .base import Storage
@@ -26,6 +27,9 @@ class Module(Storage):
 
     def _location_for(self, flow: Flow) -> str:
         return self.module
+
+    def _store_flows(self, names: Iterable[str] | None = None) -> None:
+        """Nothing to store: the installed module is the storage."""
 
     def _load_flow(self, flow_name: str, location: str, expected_sha256: str | None) -> Flow:
         from ..loading import extract_flow_from_module
