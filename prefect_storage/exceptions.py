@@ -1,13 +1,15 @@
 """Every error prefect-storage raises, rooted at :class:`FlowStorageError`.
 
-Each subclass also inherits the built-in it refines, so callers may catch either::
+Each subclass also inherits the built-in it refines, so callers may catch either. Where
+Prefect 1 raised a ``ValueError`` for the same case (a flow not in storage, a missing
+secret), that is a base too, so legacy ``except ValueError`` code keeps working::
 
     FlowStorageError(Exception)
     ├── MissingDependencyError(ModuleNotFoundError)   an optional extra is not installed
-    ├── FlowNotFoundError(LookupError)                 name not in storage / object missing
+    ├── FlowNotFoundError(LookupError, ValueError)     name not in storage / object missing
     ├── FlowNameConflictError(ValueError)              add_flow with a name already present
     ├── StorageConfigError(ValueError)                 bad constructor argument or payload
-    ├── SecretNotFoundError(KeyError)                  Secret / ${NAME} that resolves nowhere
+    ├── SecretNotFoundError(KeyError, ValueError)      Secret / ${NAME} that resolves nowhere
     ├── FlowLoadError(ValueError)                      a script or module yields no such flow
     ├── CorruptFlowError(ValueError)                   envelope damaged, truncated or tampered
     ├── FlowDeserializationError(RuntimeError)         unpickling failed (versions, modules)
@@ -27,7 +29,7 @@ class MissingDependencyError(FlowStorageError, ModuleNotFoundError):
     """An optional SDK is needed; the message names the extra that installs it."""
 
 
-class FlowNotFoundError(FlowStorageError, LookupError):
+class FlowNotFoundError(FlowStorageError, LookupError, ValueError):
     """The requested flow is not in this storage, or its stored object is gone."""
 
     def __str__(self) -> str:
@@ -43,7 +45,7 @@ class StorageConfigError(FlowStorageError, ValueError):
     """A storage argument or serialized payload is invalid."""
 
 
-class SecretNotFoundError(FlowStorageError, KeyError):
+class SecretNotFoundError(FlowStorageError, KeyError, ValueError):
     """A secret name resolves to nothing in context, environment or secrets file."""
 
     def __str__(self) -> str:

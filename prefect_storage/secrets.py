@@ -42,10 +42,6 @@ ENV_PREFIX = "PREFECT__CONTEXT__SECRETS__"
 _MISSING = object()
 
 
-class MissingSecretError(SecretNotFoundError, ValueError):
-    """Also a ``ValueError``, as the legacy ``Secret.get`` raised for a missing secret."""
-
-
 class Secret:
     """A named secret, resolved at run time."""
 
@@ -62,7 +58,7 @@ class Secret:
             )
         raw = _lookup(self.name)
         if raw is _MISSING:
-            raise MissingSecretError(
+            raise SecretNotFoundError(
                 f"Secret {self.name!r} was not found in the run context, the environment "
                 f"variable {ENV_PREFIX}{self.name} or the secrets file; set it with "
                 f"`prefect-storage secret set {self.name}`."
@@ -146,7 +142,7 @@ def set_secret(name: str, value: str) -> None:
 def delete_secret(name: str) -> None:
     values = _read_file()
     if name not in values:
-        raise MissingSecretError(f"Secret {name!r} is not in the secrets file {secrets_file()}.")
+        raise SecretNotFoundError(f"Secret {name!r} is not in the secrets file {secrets_file()}.")
     del values[name]
     _write_file(values)
 
@@ -191,7 +187,7 @@ def template_value(name: str) -> str:
         return os.environ[name]
     secret = Secret(name)
     if not secret.exists():
-        raise MissingSecretError(
+        raise SecretNotFoundError(
             f"Template value {name!r} does not refer to an environment variable or secret; "
             f"export {name} or set it with `prefect-storage secret set {name}`."
         )
