@@ -126,7 +126,7 @@ def _write_file(values: dict[str, str]) -> None:
     lines = ["[secrets]"]
     lines += [f"{json.dumps(k)} = {json.dumps(v)}" for k, v in sorted(values.items())]
     path = secrets_file()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     atomic_write_bytes(path, ("\n".join(lines) + "\n").encode(), mode=0o600)
 
 

@@ -128,3 +128,47 @@ def demo(home: str | None) -> None:
     console.print(f"3. ran it with count=5: [bold]{summary['state']}[/] ({summary['message']})")
     for name, task in summary["tasks"].items():
         console.print(f"   {name}: {task['state']} -> {task['result']!r}")
+
+
+@main.group()
+def secret() -> None:
+    """Manage the local secrets file (<home>/secrets.toml, mode 0600)."""
+
+
+@secret.command("set")
+@click.argument("name")
+@click.argument("value", required=False)
+def secret_set(name: str, value: str | None) -> None:
+    """Store secret NAME. Without VALUE it is read from stdin or a hidden prompt."""
+    from ..secrets import set_secret
+
+    if value is None:
+        if sys.stdin.isatty():
+            value = click.prompt(f"Value for {name}", hide_input=True)
+        else:
+            value = sys.stdin.read().rstrip("\n")
+    set_secret(name, value)
+    click.echo(f"Secret {name!r} saved.")
+
+
+@secret.command("ls")
+@click.option("--json", "as_json", is_flag=True, help="Print the names as a JSON list.")
+def secret_ls(as_json: bool) -> None:
+    """List the names of stored secrets (never their values)."""
+    from ..secrets import list_secret_names
+
+    names = list_secret_names()
+    click.echo(json.dumps(names) if as_json else "\n".join(names))
+
+
+@secret.command("rm")
+@click.argument("name")
+def secret_rm(name: str) -> None:
+    """Delete secret NAME from the secrets file."""
+    from ..secrets import delete_secret
+
+    try:
+        delete_secret(name)
+    except FlowStorageError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"Secret {name!r} deleted.")
