@@ -18,7 +18,7 @@ def square_all(values: list[int]) -> list[int]:
 @task
 def report(squares: list[int]) -> str:
     message = f"sum of squares: {sum(squares)}"
-    context.get("logger").info(message)
+    context["logger"].info(message)
     return message
 
 

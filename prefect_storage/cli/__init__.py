@@ -48,6 +48,7 @@ def execute(
 ) -> None:
     """Load a flow from its serialized storage and run it (what an agent's child does)."""
     from .. import context
+    from ..engine.runner import FlowRunner
     from ..secrets import resolve_secrets
     from ..storage import Storage
 
@@ -56,7 +57,7 @@ def execute(
         secrets = resolve_secrets(storage.secrets)
         with context(secrets=secrets):
             flow = storage.get_flow(flow_name, expected_sha256=expected_sha256)
-            state = flow.run(parameters=_parse_parameters(params))
+            state = FlowRunner(flow).run(parameters=_parse_parameters(params))
     except (FlowStorageError, ValueError, TypeError) as exc:
         raise click.ClickException(str(exc)) from None
     tasks = {task.name: task_state for task, task_state in state.result.items()}
@@ -97,21 +98,23 @@ def demo(home: str | None) -> None:
     from rich.console import Console
 
     console = Console(highlight=False, soft_wrap=True)
-    home = home or tempfile.mkdtemp(prefix="prefect-storage-demo-")
+    home = str(home or tempfile.mkdtemp(prefix="prefect-storage-demo-"))
     os.environ["PREFECT_STORAGE_HOME"] = home
     from ..demo_flow import flow
+    from ..results import LocalResult
     from ..storage import Local
 
     console.print(f"[bold]prefect-storage demo[/] (home: {home})")
-    storage = Local()
+    result = LocalResult()
+    storage = Local(result=result)
     flow.storage = storage
-    flow.result = storage.result  # the pairing rule registration applies
+    flow.result = result  # the pairing rule registration applies
     location = storage.add_flow(flow)
     storage.build()
     digest = storage.digests[flow.name]
     console.print(f"1. stored flow {flow.name!r} with Local storage at {location}")
     console.print(f"   {os.path.getsize(location)} bytes, sha256 {digest}")
-    console.print(f"   labels: {storage.labels}; paired result: {storage.result.dir}")
+    console.print(f"   labels: {storage.labels}; paired result: {result.dir}")
 
     payload = json.dumps(storage.serialize())
     console.print("2. loading it back in a fresh process from the serialized storage:")

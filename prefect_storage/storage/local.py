@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import socket
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from ..config import home_dir
@@ -65,6 +66,11 @@ class Local(BlobStorage):
             # Written now, as Prefect 1 did, so get_flow works before build().
             self._store_flows([flow.name])
         return location
+
+    def _store_flows(self, names: Iterable[str] | None = None) -> None:
+        # Pickles were written by add_flow; build() only writes what is not stored yet.
+        pending = [n for n in (self._flows if names is None else names) if n not in self.digests]
+        super()._store_flows(pending)
 
     def _location_for(self, flow: Flow) -> str:
         if self.stored_as_script:
