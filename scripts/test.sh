@@ -7,7 +7,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash scripts/bootstrap.sh
 
 lint=0
-python3 -m ruff check prefect_storage tests bench scripts || lint=$?
+bash scripts/check.sh || lint=$?
 
 tests=0
 python3 -m pytest "$@" || tests=$?
@@ -16,6 +16,6 @@ if [ "$tests" -ne 0 ]; then
     exit "$tests"
 fi
 if [ "$lint" -ne 0 ]; then
-    echo "test.sh: ruff check failed (exit $lint)" >&2
+    echo "test.sh: scripts/check.sh (ruff, mypy) failed (exit $lint)" >&2
     exit "$lint"
 fi

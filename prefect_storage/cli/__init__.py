@@ -112,6 +112,7 @@ def demo(home: str | None) -> None:
     location = storage.add_flow(flow)
     storage.build()
     digest = storage.digests[flow.name]
+    assert digest is not None  # a pickle was just written
     console.print(f"1. stored flow {flow.name!r} with Local storage at {location}")
     console.print(f"   {os.path.getsize(location)} bytes, sha256 {digest}")
     console.print(f"   labels: {storage.labels}; paired result: {result.dir}")
