@@ -17,10 +17,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import cloudpickle  # noqa: E402  (after the path tweak, so a checkout runs without install)
+import cloudpickle  # after the path tweak, so a checkout runs without install
 
-from prefect_storage import Flow, task  # noqa: E402
-from prefect_storage.storage import Local  # noqa: E402
+from prefect_storage import Flow, task
+from prefect_storage.storage import Local
 
 REPEATS = 7
 
@@ -50,8 +50,10 @@ def median_ms(fn) -> float:
 def main() -> None:
     home = tempfile.mkdtemp(prefix="bench-home-")
     os.environ["PREFECT_STORAGE_HOME"] = home
-    print(f"{'tasks':>6} {'build ms':>9} {'base ms':>8} {'ratio':>6} "
-          f"{'get ms':>8} {'base ms':>8} {'ratio':>6} {'envelope':>10} {'pickle':>10}")
+    print(
+        f"{'tasks':>6} {'build ms':>9} {'base ms':>8} {'ratio':>6} "
+        f"{'get ms':>8} {'base ms':>8} {'ratio':>6} {'envelope':>10} {'pickle':>10}"
+    )
     for size in (10, 100, 1000):
         flow = make_flow(size)
         raw_path = Path(home) / f"raw-{size}.pkl"
@@ -73,11 +75,15 @@ def main() -> None:
         raw_load_ms = median_ms(lambda raw_path=raw_path: cloudpickle.loads(raw_path.read_bytes()))
         loaded = storage.get_flow(flow.name)
         assert len(loaded.tasks) == size, "round trip lost tasks"
-        print(f"{size:>6} {build_ms:>9.2f} {raw_dump_ms:>8.2f} {build_ms / raw_dump_ms:>6.2f} "
-              f"{get_ms:>8.2f} {raw_load_ms:>8.2f} {get_ms / raw_load_ms:>6.2f} "
-              f"{os.path.getsize(location):>10,} {raw_path.stat().st_size:>10,}")
-    print("build = add_flow + build (Local writes the envelope at add_flow, atomically with fsync);"
-          " base = cloudpickle to a plain file")
+        print(
+            f"{size:>6} {build_ms:>9.2f} {raw_dump_ms:>8.2f} {build_ms / raw_dump_ms:>6.2f} "
+            f"{get_ms:>8.2f} {raw_load_ms:>8.2f} {get_ms / raw_load_ms:>6.2f} "
+            f"{os.path.getsize(location):>10,} {raw_path.stat().st_size:>10,}"
+        )
+    print(
+        "build = add_flow + build (Local writes the envelope at add_flow, atomically with fsync);"
+        " base = cloudpickle to a plain file"
+    )
 
 
 if __name__ == "__main__":

@@ -13,9 +13,13 @@ secret), that is a base too, so legacy ``except ValueError`` code keeps working:
     ├── FlowLoadError(ValueError)                      a script or module yields no such flow
     ├── CorruptFlowError(ValueError)                   envelope damaged, truncated or tampered
     ├── FlowDeserializationError(RuntimeError)         unpickling failed (versions, modules)
-    └── BackendError(RuntimeError)                     the backend answered with an error
-        ├── BackendAuthError(PermissionError)          401/403, bad or missing credentials
-        └── BackendUnavailableError(ConnectionError)   unreachable, timed out, 5xx
+    ├── BackendError(RuntimeError)                     the backend answered with an error
+    │   ├── BackendAuthError(PermissionError)          401/403, bad or missing credentials
+    │   └── BackendUnavailableError(ConnectionError)   unreachable, timed out, 5xx
+    └── RegistryError                                  the flow registry refused a request
+        ├── UnknownFlowError(LookupError)              no such flow, version or flow run
+        ├── FlowRunParameterError(ValueError)          unknown or missing flow-run parameter
+        └── RegistryUnavailableError(ConnectionError)  the registry database is unreachable
 """
 
 from __future__ import annotations
@@ -78,3 +82,22 @@ class BackendUnavailableError(BackendError, ConnectionError):
 
 class FlowVersionWarning(UserWarning):
     """A flow was pickled under different Python/cloudpickle/prefect-storage versions."""
+
+
+class RegistryError(FlowStorageError):
+    """The flow registry refused a request (unknown flow, version, run, bad parameters)."""
+
+
+class UnknownFlowError(RegistryError, LookupError):
+    """No registered flow (or flow version / flow run) matches."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class RegistryUnavailableError(RegistryError, ConnectionError):
+    """The registry database cannot be reached."""
+
+
+class FlowRunParameterError(RegistryError, ValueError):
+    """A flow run was given an unknown parameter or lacks a required one."""

@@ -44,6 +44,11 @@ def extract_flow_from_file(
 
 def run_flow_script(source: str | bytes, file_path: str | None, flow_name: str | None) -> Flow:
     """Execute ``source`` (from ``file_path`` if known) and pick the flow by name."""
+    return _pick(flows_in_script(source, file_path), flow_name, "file")
+
+
+def flows_in_script(source: str | bytes, file_path: str | None) -> dict[str, Flow]:
+    """Execute a flow script; its top-level flows by name, in definition order."""
     label = file_path or "<flow script>"
     try:
         code = compile(source, label, "exec")
@@ -66,9 +71,7 @@ def run_flow_script(source: str | bytes, file_path: str | None, flow_name: str |
             raise FlowLoadError(
                 f"The flow script {label} raised {type(exc).__name__} while loading: {exc}"
             ) from exc
-
-    flows = {value.name: value for value in namespace.values() if isinstance(value, Flow)}
-    return _pick(flows, flow_name, "file")
+    return {value.name: value for value in namespace.values() if isinstance(value, Flow)}
 
 
 def _pick(flows: dict[str, Flow], flow_name: str | None, where: str) -> Flow:
@@ -112,13 +115,19 @@ def extract_flow_from_module(module_str: str, flow_name: str | None = None) -> F
             )
         return found
 
-    flows = {}
-    for name in dir(module):
-        value = getattr(module, name)
-        if isinstance(value, Flow):
-            flows[value.name] = value
+    flows = flows_in_module(module)
     if flow_name is None and len(flows) > 1:
         raise FlowLoadError(
             f"Multiple flows found in {module_str!r}, please provide `flow_name` to select one."
         )
     return _pick(flows, flow_name, repr(module_str))
+
+
+def flows_in_module(module: object) -> dict[str, Flow]:
+    """The flows among a module's attributes, by name."""
+    flows = {}
+    for name in dir(module):
+        value = getattr(module, name)
+        if isinstance(value, Flow):
+            flows[value.name] = value
+    return flows

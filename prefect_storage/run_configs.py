@@ -11,9 +11,9 @@ class RunConfig:
     """Base: environment variables for the run and the labels an agent must have."""
 
     def __init__(self, env: dict[str, str] | None = None, labels: list[str] | None = None) -> None:
-        if labels is not None and (isinstance(labels, str) or not all(
-            isinstance(label, str) for label in labels
-        )):
+        if labels is not None and (
+            isinstance(labels, str) or not all(isinstance(label, str) for label in labels)
+        ):
             raise TypeError("`labels` must be a list of str")
         self.env = dict(env or {})
         self.labels: set[str] = set(labels or ())

@@ -252,9 +252,7 @@ def storage_from_dict(payload: dict[str, Any]) -> Storage:
     from .storage import BACKENDS
 
     if not isinstance(payload, dict):
-        raise StorageConfigError(
-            f"A storage payload must be a dict, got {type(payload).__name__}"
-        )
+        raise StorageConfigError(f"A storage payload must be a dict, got {type(payload).__name__}")
     kind = payload.get("type")
     cls = BACKENDS.get(kind) if isinstance(kind, str) else None
     if cls is None:

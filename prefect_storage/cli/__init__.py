@@ -121,9 +121,24 @@ def demo(home: str | None) -> None:
     console.print("2. loading it back in a fresh process from the serialized storage:")
     console.print(f"   {payload}")
     child = subprocess.run(
-        [sys.executable, "-m", "prefect_storage.cli", "execute", "--flow", flow.name,
-         "--sha256", digest, "-p", "count=5", "--json"],
-        input=payload, capture_output=True, text=True, env=os.environ.copy(), check=False,
+        [
+            sys.executable,
+            "-m",
+            "prefect_storage.cli",
+            "execute",
+            "--flow",
+            flow.name,
+            "--sha256",
+            digest,
+            "-p",
+            "count=5",
+            "--json",
+        ],
+        input=payload,
+        capture_output=True,
+        text=True,
+        env=os.environ.copy(),
+        check=False,
     )
     if child.returncode != 0:
         console.print(child.stderr)

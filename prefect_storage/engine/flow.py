@@ -224,6 +224,32 @@ class Flow:
             return None
         return FlowRunner(self).run(parameters=parameters, **kwargs)
 
+    def register(
+        self,
+        project_name: str | None = None,
+        labels: Iterable[str] | None = None,
+        build: bool = True,
+        registry: Any = None,
+        **storage_kwargs: Any,
+    ) -> str | None:
+        """Store this flow and record it in the flow registry; returns the flow's id.
+
+        ``registry`` is a ``FlowRegistry`` or a database URL (default: the embedded
+        SQLite registry). ``storage_kwargs`` build the default ``Local`` storage when
+        ``flow.storage`` is unset. Registering identical content returns the existing id.
+        """
+        from ..registry.registration import register_flow
+
+        record = register_flow(
+            self,
+            project_name=project_name,
+            labels=list(labels or ()),
+            build=build,
+            registry=registry,
+            **storage_kwargs,
+        )
+        return record.id if record is not None else None
+
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
         # An open ``with flow:`` block belongs to this process, not to the pickle.

@@ -100,9 +100,7 @@ class Webhook(BlobStorage):
 
     def build(self) -> Webhook:
         if self.stored_as_script and not self.flow_script_path:
-            raise StorageConfigError(
-                "flow_script_path must be provided if stored_as_script=True"
-            )
+            raise StorageConfigError("flow_script_path must be provided if stored_as_script=True")
         self._build_responses = {}
         super().build()
         return self

@@ -1,0 +1,8 @@
+"""Agents: claim scheduled flow runs from the registry and execute them."""
+
+from __future__ import annotations
+
+from .execution import execute_flow_run
+from .local import LocalAgent
+
+__all__ = ["LocalAgent", "execute_flow_run"]

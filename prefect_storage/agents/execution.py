@@ -1,0 +1,127 @@
+"""Execute one flow run (in the fresh process an agent starts): load, verify, run, record."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import traceback
+from datetime import datetime, timezone
+from typing import Any
+
+from ..engine.context import context
+from ..engine.runner import FlowRunner
+from ..registry import FlowRegistry, RunState
+
+logger = logging.getLogger("prefect_storage.execute")
+
+UNSUPPORTED_BY_PROCESS_AGENT = {"Docker"}
+"""Storage types a local process cannot load: their flows live inside an image."""
+
+
+class RegistryLogHandler(logging.Handler):
+    """Buffers log records of a flow run and writes them to the registry in batches."""
+
+    FLUSH_SECONDS = 0.5
+
+    def __init__(self, registry: FlowRegistry, run_id: str) -> None:
+        super().__init__(level=logging.INFO)
+        self.registry = registry
+        self.run_id = run_id
+        self._buffer: list[dict[str, Any]] = []
+        self._last_flush = time.monotonic()
+        self._flush_lock = threading.Lock()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if record.exc_info:
+            message += "\n" + "".join(traceback.format_exception(*record.exc_info)).rstrip()
+        entry = {
+            "timestamp": datetime.fromtimestamp(record.created, timezone.utc),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": message,
+        }
+        with self._flush_lock:
+            self._buffer.append(entry)
+        if time.monotonic() - self._last_flush >= self.FLUSH_SECONDS:
+            self.flush()
+
+    def flush(self) -> None:
+        with self._flush_lock:
+            batch, self._buffer = self._buffer, []
+            self._last_flush = time.monotonic()
+        try:
+            self.registry.add_logs(self.run_id, batch)
+        except Exception:  # losing a log batch must not fail the run
+            self.handleError(logging.makeLogRecord({"msg": "could not store flow run logs"}))
+
+
+def execute_flow_run(run_id: str, registry: FlowRegistry | None = None) -> bool:
+    """Run flow run ``run_id`` to a final state; returns whether it succeeded.
+
+    Every failure (storage, secrets, digest, the flow itself) ends the run ``Failed``
+    with the reason, logged and recorded.
+    """
+    from ..secrets import resolve_secrets
+    from ..storage import Storage
+
+    registry = registry or FlowRegistry()
+    handler = RegistryLogHandler(registry, run_id)
+    package_logger = logging.getLogger("prefect_storage")
+    package_logger.addHandler(handler)
+    previous_level = package_logger.level
+    if package_logger.getEffectiveLevel() > logging.INFO:
+        package_logger.setLevel(logging.INFO)
+    try:
+        run = registry.get_flow_run(run_id)
+        record = registry.get_flow(run.flow_name, run.flow_version)
+        registry.set_flow_run_state(run_id, RunState.RUNNING)
+        try:
+            kind = record.storage.get("type")
+            if kind in UNSUPPORTED_BY_PROCESS_AGENT:
+                raise TypeError(
+                    f"Unsupported Storage type: {kind}; run this flow with "
+                    "`prefect-storage agent docker`."
+                )
+            storage = Storage.deserialize(record.storage)
+            secrets = resolve_secrets(storage.secrets)
+            with context(secrets=secrets, flow_run_id=run_id):
+                logger.info(
+                    "Loading flow %r version %d from %s storage (sha256 %s)",
+                    record.name,
+                    record.version,
+                    storage.name,
+                    record.sha256,
+                )
+                flow = storage.get_flow(record.name, expected_sha256=record.sha256)
+                state = FlowRunner(flow).run(
+                    parameters=run.parameters, context={"flow_run_id": run_id}
+                )
+        except Exception as exc:
+            message = f"Failed to load and execute flow run: {exc}"
+            logger.error(message)
+            registry.set_flow_run_state(run_id, RunState.FAILED, message=message)
+            return False
+        task_states = {
+            flow.slugs.get(task, task.name): {
+                "task": task.name,
+                "state": type(task_state).__name__,
+                "message": task_state.message,
+                "result": _summary(task_state.result),
+                "location": task_state.location,
+            }
+            for task, task_state in state.result.items()
+        }
+        final = RunState.SUCCESS if state.is_successful() else RunState.FAILED
+        registry.set_flow_run_state(run_id, final, message=state.message, task_states=task_states)
+        return state.is_successful()
+    finally:
+        handler.flush()
+        package_logger.removeHandler(handler)
+        package_logger.setLevel(previous_level)
+
+
+def _summary(value: Any, limit: int = 200) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

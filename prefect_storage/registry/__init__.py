@@ -1,0 +1,459 @@
+"""The flow registry: registered flows (by name and version) and their flow runs.
+
+SQLite at ``<home>/registry.db`` by default; any SQLAlchemy URL in
+``PREFECT_STORAGE_REGISTRY_URL`` (``postgresql://...`` for agents on many machines)
+uses the same schema. SQLAlchemy is imported only when a registry is used.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+from ..config import home_dir
+from ..exceptions import (
+    FlowRunParameterError,
+    RegistryError,
+    RegistryUnavailableError,
+    UnknownFlowError,
+)
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection, Engine
+
+__all__ = ["FlowRecord", "FlowRegistry", "FlowRunRecord", "RunState"]
+
+REGISTRY_URL_ENV = "PREFECT_STORAGE_REGISTRY_URL"
+"""A SQLAlchemy URL for the registry; default ``sqlite:///<home>/registry.db``."""
+
+
+class RunState:
+    """The life of a flow run: Scheduled -> Claimed (by an agent) -> Running -> final."""
+
+    SCHEDULED = "Scheduled"
+    CLAIMED = "Claimed"
+    RUNNING = "Running"
+    SUCCESS = "Success"
+    FAILED = "Failed"
+    FINAL = (SUCCESS, FAILED)
+
+
+@dataclass(frozen=True)
+class FlowRecord:
+    id: str
+    name: str
+    version: int
+    project: str | None
+    storage: dict[str, Any]
+    labels: list[str]
+    run_config: dict[str, Any]
+    parameters: list[dict[str, Any]]
+    sha256: str | None
+    created_at: datetime
+    created: bool = field(default=True, compare=False)
+    """False when registering found identical content and made no new version."""
+
+
+@dataclass(frozen=True)
+class FlowRunRecord:
+    id: str
+    flow_id: str
+    flow_name: str
+    flow_version: int
+    parameters: dict[str, Any]
+    labels: list[str]
+    state: str
+    message: str | None
+    agent: str | None
+    task_states: dict[str, Any] | None
+    created_at: datetime
+    claimed_at: datetime | None
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def default_registry_url() -> str:
+    return os.environ.get(REGISTRY_URL_ENV) or f"sqlite:///{home_dir() / 'registry.db'}"
+
+
+class FlowRegistry:
+    """Flows and flow runs in one database (see the module docstring for the URL)."""
+
+    def __init__(self, url: str | None = None) -> None:
+        self.url = url or default_registry_url()
+        self._engine: Engine | None = None
+
+    def __repr__(self) -> str:
+        return f"<FlowRegistry: {self.display_url}>"
+
+    @property
+    def display_url(self) -> str:
+        """The URL with any password masked."""
+        from sqlalchemy.engine import make_url
+
+        try:
+            return make_url(self.url).render_as_string(hide_password=True)
+        except Exception:
+            return "<invalid registry URL>"
+
+    # -- connection ----------------------------------------------------------------------
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            self._engine = self._create_engine()
+        return self._engine
+
+    def _create_engine(self) -> Engine:
+        from sqlalchemy import create_engine, event
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        try:
+            url = make_url(self.url)
+        except ArgumentError:
+            raise RegistryError(
+                f"{REGISTRY_URL_ENV} is not a valid database URL; use e.g. "
+                "postgresql://user@host/db or sqlite:////path/registry.db"
+            ) from None
+        connect_args: dict[str, Any] = {}
+        if url.drivername in ("postgresql", "postgres"):
+            url = url.set(drivername="postgresql+psycopg")
+        if url.get_backend_name() == "postgresql":
+            connect_args["connect_timeout"] = 5
+        if url.get_backend_name() == "sqlite":
+            connect_args["timeout"] = 30
+            if url.database:
+                os.makedirs(os.path.dirname(os.path.abspath(url.database)), exist_ok=True)
+        try:
+            engine = create_engine(url, connect_args=connect_args, pool_pre_ping=True)
+        except ImportError as exc:
+            raise RegistryError(
+                f"The driver for {url.get_backend_name()} is not installed ({exc.name}); for "
+                "PostgreSQL: pip install 'prefect-storage[postgres]'"
+            ) from None
+        if url.get_backend_name() == "sqlite":
+
+            @event.listens_for(engine, "connect")
+            def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+                # WAL lets agents read while another process writes.
+                cursor = dbapi_connection.cursor()
+                cursor.execute("PRAGMA journal_mode=WAL")
+                cursor.execute("PRAGMA foreign_keys=ON")
+                cursor.close()
+
+        self._create_tables(engine)
+        return engine
+
+    def _create_tables(self, engine: Engine) -> None:
+        from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
+
+        from .schema import metadata
+
+        for attempt in range(3):
+            try:
+                metadata.create_all(engine)
+                return
+            except (IntegrityError, ProgrammingError):
+                # Another process created the tables at the same moment.
+                if attempt == 2:
+                    raise
+            except OperationalError as exc:
+                raise RegistryUnavailableError(
+                    f"Cannot reach the flow registry at {self.display_url}: {_first_line(exc.orig)}"
+                ) from None
+
+    @contextmanager
+    def _transaction(self) -> Iterator[Connection]:
+        from sqlalchemy.exc import OperationalError
+
+        try:
+            with self.engine.begin() as connection:
+                yield connection
+        except OperationalError as exc:
+            raise RegistryUnavailableError(
+                f"The flow registry at {self.display_url} failed: {_first_line(exc.orig)}"
+            ) from None
+
+    def check(self) -> None:
+        """Connect (creating the tables if needed); raise if the registry is unreachable."""
+        with self._transaction():
+            pass
+
+    # -- flows ---------------------------------------------------------------------------
+    def register_flow(
+        self,
+        name: str,
+        storage: dict[str, Any],
+        sha256: str | None,
+        labels: list[str] | None = None,
+        run_config: dict[str, Any] | None = None,
+        parameters: list[dict[str, Any]] | None = None,
+        project: str | None = None,
+    ) -> FlowRecord:
+        """Record a new version of flow ``name``, unless its latest version is identical."""
+        from sqlalchemy import insert
+        from sqlalchemy.exc import IntegrityError
+
+        labels = sorted(set(labels or ()))
+        run_config = run_config or {}
+        for _ in range(5):
+            try:
+                with self._transaction() as connection:
+                    latest = self._latest(connection, name)
+                    if latest is not None and _same_content(
+                        latest, storage, sha256, labels, run_config
+                    ):
+                        return FlowRecord(**{**_flow_fields(latest), "created": False})
+                    row = {
+                        "id": str(uuid.uuid4()),
+                        "name": name,
+                        "version": (latest.version + 1) if latest is not None else 1,
+                        "project": project,
+                        "storage": storage,
+                        "labels": labels,
+                        "run_config": run_config,
+                        "parameters": parameters or [],
+                        "sha256": sha256,
+                        "created_at": _now(),
+                    }
+                    from .schema import flows
+
+                    connection.execute(insert(flows).values(**row))
+                    return FlowRecord(**row)
+            except IntegrityError:
+                continue  # another registration took this version number; try the next
+        raise RegistryError(f"Could not record a new version of flow {name!r}: too much contention")
+
+    def _latest(self, connection: Connection, name: str) -> Any:
+        from sqlalchemy import select
+
+        from .schema import flows
+
+        query = select(flows).where(flows.c.name == name).order_by(flows.c.version.desc())
+        return connection.execute(query.limit(1)).first()
+
+    def get_flow(self, name: str, version: int | None = None) -> FlowRecord:
+        """The latest version of flow ``name``, or the given ``version``."""
+        from sqlalchemy import select
+
+        from .schema import flows
+
+        with self._transaction() as connection:
+            if version is None:
+                row = self._latest(connection, name)
+            else:
+                query = select(flows).where(flows.c.name == name, flows.c.version == version)
+                row = connection.execute(query).first()
+                if row is None and self._latest(connection, name) is not None:
+                    versions = connection.execute(
+                        select(flows.c.version).where(flows.c.name == name)
+                    ).scalars()
+                    raise UnknownFlowError(
+                        f"Flow {name!r} has no version {version}; registered versions: "
+                        f"{', '.join(map(str, sorted(versions)))}."
+                    )
+        if row is None:
+            raise UnknownFlowError(
+                f"No flow named {name!r} is registered; `prefect-storage flows ls` lists them."
+            )
+        return FlowRecord(**_flow_fields(row))
+
+    def list_flows(self, all_versions: bool = False) -> list[FlowRecord]:
+        from sqlalchemy import select
+
+        from .schema import flows
+
+        with self._transaction() as connection:
+            rows = connection.execute(select(flows).order_by(flows.c.name, flows.c.version))
+            records = [FlowRecord(**_flow_fields(row)) for row in rows]
+        if all_versions:
+            return records
+        return list({record.name: record for record in records}.values())
+
+    # -- flow runs -----------------------------------------------------------------------
+    def create_flow_run(
+        self, name: str, parameters: dict[str, Any] | None = None, version: int | None = None
+    ) -> FlowRunRecord:
+        """Schedule a run of flow ``name`` (latest version unless ``version``)."""
+        from sqlalchemy import insert
+
+        from .schema import flow_runs
+
+        flow = self.get_flow(name, version)
+        parameters = dict(parameters or {})
+        _check_parameters(flow, parameters)
+        run_id = str(uuid.uuid4())
+        with self._transaction() as connection:
+            connection.execute(
+                insert(flow_runs).values(
+                    id=run_id,
+                    flow_id=flow.id,
+                    parameters=parameters,
+                    labels=flow.labels,
+                    state=RunState.SCHEDULED,
+                    created_at=_now(),
+                )
+            )
+        return self.get_flow_run(run_id)
+
+    def claim_flow_runs(
+        self, agent_labels: list[str], agent: str, limit: int | None = None
+    ) -> list[FlowRunRecord]:
+        """Claim scheduled runs whose labels the agent has; each run goes to one agent only."""
+        from sqlalchemy import select, update
+
+        from .schema import flow_runs
+
+        have = set(agent_labels)
+        claimed = []
+        with self._transaction() as connection:
+            candidates = connection.execute(
+                select(flow_runs.c.id, flow_runs.c.labels)
+                .where(flow_runs.c.state == RunState.SCHEDULED)
+                .order_by(flow_runs.c.created_at)
+            ).all()
+        for run_id, labels in candidates:
+            if limit is not None and len(claimed) >= limit:
+                break
+            if not set(labels) <= have:
+                continue
+            # The state condition makes the claim atomic: of two agents, one updates a row.
+            with self._transaction() as connection:
+                result = connection.execute(
+                    update(flow_runs)
+                    .where(flow_runs.c.id == run_id, flow_runs.c.state == RunState.SCHEDULED)
+                    .values(state=RunState.CLAIMED, agent=agent, claimed_at=_now())
+                )
+            if result.rowcount == 1:
+                claimed.append(run_id)
+        return [self.get_flow_run(run_id) for run_id in claimed]
+
+    def set_flow_run_state(
+        self,
+        run_id: str,
+        state: str,
+        message: str | None = None,
+        task_states: dict[str, Any] | None = None,
+    ) -> None:
+        from sqlalchemy import update
+
+        from .schema import flow_runs
+
+        values: dict[str, Any] = {"state": state, "message": message}
+        if state == RunState.RUNNING:
+            values["started_at"] = _now()
+        if state in RunState.FINAL:
+            values["finished_at"] = _now()
+        if task_states is not None:
+            values["task_states"] = task_states
+        with self._transaction() as connection:
+            connection.execute(update(flow_runs).where(flow_runs.c.id == run_id).values(**values))
+
+    def get_flow_run(self, run_id: str) -> FlowRunRecord:
+        runs = self._select_runs(run_id=run_id)
+        if not runs:
+            raise UnknownFlowError(f"No flow run with id {run_id!r}.")
+        return runs[0]
+
+    def list_flow_runs(self, flow_name: str | None = None) -> list[FlowRunRecord]:
+        return self._select_runs(flow_name=flow_name)
+
+    def _select_runs(
+        self, run_id: str | None = None, flow_name: str | None = None
+    ) -> list[FlowRunRecord]:
+        from sqlalchemy import select
+
+        from .schema import flow_runs, flows
+
+        query = (
+            select(
+                flow_runs, flows.c.name.label("flow_name"), flows.c.version.label("flow_version")
+            )
+            .join(flows, flows.c.id == flow_runs.c.flow_id)
+            .order_by(flow_runs.c.created_at)
+        )
+        if run_id is not None:
+            query = query.where(flow_runs.c.id == run_id)
+        if flow_name is not None:
+            query = query.where(flows.c.name == flow_name)
+        with self._transaction() as connection:
+            return [FlowRunRecord(**row._mapping) for row in connection.execute(query)]
+
+    # -- logs ----------------------------------------------------------------------------
+    def add_logs(self, run_id: str, records: list[dict[str, Any]]) -> None:
+        """Append log records (``timestamp``, ``level``, ``logger``, ``message``)."""
+        from sqlalchemy import insert
+
+        from .schema import flow_run_logs
+
+        if records:
+            with self._transaction() as connection:
+                connection.execute(
+                    insert(flow_run_logs), [{"flow_run_id": run_id, **r} for r in records]
+                )
+
+    def get_logs(self, run_id: str, after_id: int = 0) -> list[dict[str, Any]]:
+        from sqlalchemy import select
+
+        from .schema import flow_run_logs
+
+        query = (
+            select(flow_run_logs)
+            .where(flow_run_logs.c.flow_run_id == run_id, flow_run_logs.c.id > after_id)
+            .order_by(flow_run_logs.c.id)
+        )
+        with self._transaction() as connection:
+            return [dict(row._mapping) for row in connection.execute(query)]
+
+
+def _flow_fields(row: Any) -> dict[str, Any]:
+    return dict(row._mapping)
+
+
+def _same_content(
+    latest: Any,
+    storage: dict[str, Any],
+    sha256: str | None,
+    labels: list[str],
+    run_config: dict[str, Any],
+) -> bool:
+    def without_locations(payload: dict[str, Any]) -> dict[str, Any]:
+        # A new timestamp key for identical content is not a change worth a version.
+        return {k: v for k, v in payload.items() if k not in ("flows", "__version__")}
+
+    return (
+        sha256 is not None
+        and latest.sha256 == sha256
+        and sorted(latest.labels) == labels
+        and latest.run_config == run_config
+        and without_locations(latest.storage) == without_locations(storage)
+    )
+
+
+def _check_parameters(flow: FlowRecord, given: dict[str, Any]) -> None:
+    declared = {p["name"]: p for p in flow.parameters}
+    known = ", ".join(sorted(declared)) or "none"
+    unknown = sorted(set(given) - set(declared))
+    if unknown:
+        raise FlowRunParameterError(
+            f"Flow {flow.name!r} has no parameter {unknown[0]!r}; its parameters: {known}."
+        )
+    missing = sorted(n for n, p in declared.items() if p.get("required") and n not in given)
+    if missing:
+        raise FlowRunParameterError(
+            f"Flow {flow.name!r} needs parameter {missing[0]!r}: pass -p {missing[0]}=VALUE."
+        )
+
+
+def _first_line(exc: BaseException | None) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
