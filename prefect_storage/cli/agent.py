@@ -1,0 +1,112 @@
+"""``agent local`` and ``execute``: run scheduled flow runs."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from . import echo_json, main, parse_parameters
+
+
+@main.group()
+def agent() -> None:
+    """Agents claim scheduled flow runs whose labels they have, and run them."""
+
+
+@agent.command("local")
+@click.option("-l", "--label", "labels", multiple=True, help="Agent label (repeatable).")
+@click.option("--no-hostname-label", is_flag=True, help="Do not add this host's name as a label.")
+@click.option("--once", is_flag=True, help="Run what is scheduled now, then exit.")
+@click.option("--poll-interval", type=float, default=2.0, show_default=True)
+@click.option("--concurrency", type=int, default=1, show_default=True, help="Runs at a time.")
+@click.option("--name", help="Agent name recorded on the runs it claims.")
+def agent_local(
+    labels: tuple[str, ...],
+    no_hostname_label: bool,
+    once: bool,
+    poll_interval: float,
+    concurrency: int,
+    name: str | None,
+) -> None:
+    """Run flows as local processes (each in a fresh `prefect-storage execute`)."""
+    import logging
+
+    from ..agents import LocalAgent
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    local_agent = LocalAgent(
+        labels=list(labels),
+        hostname_label=not no_hostname_label,
+        concurrency=concurrency,
+        name=name,
+    )
+    if once:
+        done = local_agent.run_once()
+        click.echo(f"Agent {local_agent.name} executed {len(done)} flow run(s).")
+        return
+    try:
+        local_agent.start(poll_interval=poll_interval)
+    except KeyboardInterrupt:
+        click.echo("Agent stopped.")
+
+
+@main.command()
+@click.argument("run_id", required=False)
+@click.option("--flow", "flow_name", help="Without RUN_ID: the flow to load from --storage.")
+@click.option("--storage", "storage_json", help="Serialized storage (JSON); default: stdin.")
+@click.option("--sha256", "expected_sha256", help="Refuse the flow unless it has this digest.")
+@click.option("-p", "--param", "params", multiple=True, help="Parameter KEY=VALUE.")
+@click.option("--json", "as_json", is_flag=True, help="Print the final state as JSON.")
+def execute(
+    run_id: str | None,
+    flow_name: str | None,
+    storage_json: str | None,
+    expected_sha256: str | None,
+    params: tuple[str, ...],
+    as_json: bool,
+) -> None:
+    """Execute flow run RUN_ID (what an agent starts), or load --flow from a storage payload."""
+    if run_id is not None:
+        from ..agents import execute_flow_run
+
+        sys.exit(0 if execute_flow_run(run_id) else 1)
+    if flow_name is None:
+        raise click.UsageError("Give a RUN_ID, or --flow with a serialized storage.")
+
+    from ..engine.context import context
+    from ..engine.runner import FlowRunner
+    from ..secrets import resolve_secrets
+    from ..storage import Storage
+
+    storage = Storage.deserialize(json.loads(storage_json or sys.stdin.read()))
+    with context(secrets=resolve_secrets(storage.secrets)):
+        flow = storage.get_flow(flow_name, expected_sha256=expected_sha256)
+        state = FlowRunner(flow).run(parameters=parse_parameters(params))
+    tasks = {task.name: task_state for task, task_state in state.result.items()}
+    if as_json:
+        echo_json(
+            {
+                "flow": flow.name,
+                "state": type(state).__name__,
+                "message": state.message,
+                "tasks": {
+                    name: {"state": type(s).__name__, "result": _jsonable(s.result)}
+                    for name, s in tasks.items()
+                },
+            }
+        )
+    else:
+        click.echo(f"Flow {flow.name!r}: {type(state).__name__} ({state.message})")
+        for name, task_state in tasks.items():
+            click.echo(f"  {name}: {type(task_state).__name__} -> {task_state.result!r}")
+    sys.exit(0 if state.is_successful() else 1)
+
+
+def _jsonable(value: object) -> object:
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError):
+        return repr(value)
+    return value

@@ -1,0 +1,174 @@
+"""``flows ls|show``, ``run`` and ``runs ls|logs``: what is registered and what ran."""
+
+from __future__ import annotations
+
+import re
+import sys
+import time
+from dataclasses import asdict
+from typing import Any
+
+import click
+
+from . import echo_json, main, parse_parameters
+
+_SENSITIVE_KEY = re.compile(r"token|password|authorization|credential|api[-_]?key|secret", re.I)
+_NAME_ONLY_KEY = re.compile(r"(_secret|_secret_name|^secrets)$")
+
+
+def obfuscate(value: Any, key: str = "") -> Any:
+    """Mask literal values under sensitive keys; ``${NAME}`` templates and secret *names* stay."""
+    if isinstance(value, dict):
+        return {k: obfuscate(v, str(k)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [obfuscate(v, key) for v in value]
+    if (
+        isinstance(value, str)
+        and _SENSITIVE_KEY.search(key)
+        and not _NAME_ONLY_KEY.search(key)
+        and "${" not in value
+    ):
+        return "********"
+    return value
+
+
+@main.group()
+def flows() -> None:
+    """Registered flows."""
+
+
+@flows.command("ls")
+@click.option("--all-versions", is_flag=True, help="List every version, not only the latest.")
+@click.option("--json", "as_json", is_flag=True)
+def flows_ls(all_versions: bool, as_json: bool) -> None:
+    """List registered flows."""
+    from ..registry import FlowRegistry
+
+    records = FlowRegistry().list_flows(all_versions=all_versions)
+    if as_json:
+        echo_json([_flow_summary(r) for r in records])
+        return
+    for record in records:
+        click.echo(
+            f"{record.name}  v{record.version}  {record.storage.get('type')}  "
+            f"labels={record.labels}  sha256={(record.sha256 or '-')[:12]}"
+        )
+
+
+@flows.command("show")
+@click.argument("name")
+@click.option("--version", type=int, help="A version (default: the latest).")
+@click.option("--json", "as_json", is_flag=True)
+def flows_show(name: str, version: int | None, as_json: bool) -> None:
+    """Show a registered flow: storage (secret values masked), labels, digest."""
+    from ..registry import FlowRegistry
+
+    record = FlowRegistry().get_flow(name, version)
+    details = {**_flow_summary(record), "storage": obfuscate(record.storage)}
+    details["run_config"] = obfuscate(record.run_config)
+    details["parameters"] = record.parameters
+    if as_json:
+        echo_json(details)
+        return
+    for key, value in details.items():
+        click.echo(f"{key}: {value}")
+
+
+def _flow_summary(record: Any) -> dict[str, Any]:
+    return {
+        "id": record.id,
+        "name": record.name,
+        "version": record.version,
+        "project": record.project,
+        "storage_type": record.storage.get("type"),
+        "location": record.storage.get("flows", {}).get(record.name),
+        "labels": record.labels,
+        "sha256": record.sha256,
+        "created_at": record.created_at,
+    }
+
+
+@main.command()
+@click.argument("name")
+@click.option("-p", "--param", "params", multiple=True, help="Parameter KEY=VALUE (repeatable).")
+@click.option("--version", type=int, help="Flow version (default: the latest).")
+@click.option("--wait", is_flag=True, help="Stream the run's logs; exit non-zero if it fails.")
+@click.option("--timeout", type=float, help="With --wait: give up after this many seconds.")
+@click.option("--json", "as_json", is_flag=True)
+def run(
+    name: str,
+    params: tuple[str, ...],
+    version: int | None,
+    wait: bool,
+    timeout: float | None,
+    as_json: bool,
+) -> None:
+    """Schedule a run of flow NAME for an agent to pick up."""
+    from ..registry import FlowRegistry, RunState
+
+    registry = FlowRegistry()
+    flow_run = registry.create_flow_run(name, parameters=parse_parameters(params), version=version)
+    if not wait:
+        if as_json:
+            echo_json(asdict(flow_run))
+        else:
+            click.echo(f"Scheduled flow run {flow_run.id} of {name!r} v{flow_run.flow_version}")
+        return
+    click.echo(f"Scheduled flow run {flow_run.id}; waiting for an agent...", err=as_json)
+    deadline = None if timeout is None else time.monotonic() + timeout
+    last_log = 0
+    while True:
+        for entry in registry.get_logs(flow_run.id, after_id=last_log):
+            last_log = entry["id"]
+            click.echo(
+                f"{entry['timestamp']:%H:%M:%S} {entry['level']:<7} {entry['message']}", err=as_json
+            )
+        flow_run = registry.get_flow_run(flow_run.id)
+        if flow_run.state in RunState.FINAL:
+            break
+        if deadline is not None and time.monotonic() > deadline:
+            raise click.ClickException(f"Flow run {flow_run.id} is still {flow_run.state}")
+        time.sleep(0.3)
+    if as_json:
+        echo_json(asdict(flow_run))
+    else:
+        click.echo(f"Flow run {flow_run.id}: {flow_run.state} ({flow_run.message})")
+    sys.exit(0 if flow_run.state == RunState.SUCCESS else 1)
+
+
+@main.group()
+def runs() -> None:
+    """Flow runs."""
+
+
+@runs.command("ls")
+@click.option("--flow", "flow_name", help="Only runs of this flow.")
+@click.option("--json", "as_json", is_flag=True)
+def runs_ls(flow_name: str | None, as_json: bool) -> None:
+    """List flow runs, oldest first."""
+    from ..registry import FlowRegistry
+
+    records = FlowRegistry().list_flow_runs(flow_name)
+    if as_json:
+        echo_json([asdict(r) for r in records])
+        return
+    for r in records:
+        click.echo(f"{r.id}  {r.flow_name} v{r.flow_version}  {r.state}  {r.message or ''}")
+
+
+@runs.command("logs")
+@click.argument("run_id")
+@click.option("--json", "as_json", is_flag=True)
+def runs_logs(run_id: str, as_json: bool) -> None:
+    """Print the logs of flow run RUN_ID."""
+    from ..registry import FlowRegistry
+
+    registry = FlowRegistry()
+    registry.get_flow_run(run_id)  # a clear error for an unknown id
+    entries = registry.get_logs(run_id)
+    if as_json:
+        echo_json(entries)
+        return
+    for entry in entries:
+        stamp = f"{entry['timestamp']:%H:%M:%S}"
+        click.echo(f"{stamp} {entry['level']:<7} {entry['logger']}: {entry['message']}")
