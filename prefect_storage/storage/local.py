@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from ..config import home_dir
-from ..exceptions import FlowNotFoundError, StorageConfigError
+from ..exceptions import BackendError, FlowNotFoundError, StorageConfigError
 from ..fileio import atomic_write_bytes
 from ..keys import timestamp_key
 from ..results.local import LocalResult
@@ -82,7 +82,13 @@ class Local(BlobStorage):
         return self.path or os.path.join(self.directory, timestamp_key(flow.name))
 
     def _put(self, location: str, data: bytes) -> None:
-        atomic_write_bytes(location, data)
+        try:
+            atomic_write_bytes(location, data)
+        except OSError as exc:
+            raise BackendError(
+                f"Cannot write flow file {location!r}: {exc.strerror}; check that the "
+                "directory is writable and the disk has space."
+            ) from exc
 
     def _get(self, location: str) -> bytes:
         try:

@@ -155,6 +155,8 @@ class Webhook(BlobStorage):
             )
         if status == 404 and action == "download":
             raise FlowNotFoundError(f"{what}; the flow is not stored there.")
+        if status >= 500:
+            raise BackendUnavailableError(f"{what} ({response.reason}); the server failed.")
         raise BackendError(f"{what} ({response.reason}).")
 
     def _http(self) -> requests.Session:
