@@ -44,7 +44,8 @@ def extract_flow_from_file(
 
 def run_flow_script(source: str | bytes, file_path: str | None, flow_name: str | None) -> Flow:
     """Execute ``source`` (from ``file_path`` if known) and pick the flow by name."""
-    return _pick(flows_in_script(source, file_path), flow_name, "file")
+    where = f"file {file_path}" if file_path else "file"
+    return _pick(flows_in_script(source, file_path), flow_name, where)
 
 
 def flows_in_script(source: str | bytes, file_path: str | None) -> dict[str, Flow]:

@@ -9,10 +9,12 @@ are decoded. Only names are ever stored elsewhere, logged or put into error mess
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +32,8 @@ __all__ = [
     "Secret",
     "delete_secret",
     "list_secret_names",
+    "redacted_in_logs",
+    "render_recording_values",
     "render_templates",
     "resolve_secrets",
     "secrets_file",
@@ -193,3 +197,49 @@ def template_value(name: str) -> str:
         )
     value = secret.get()
     return value if isinstance(value, str) else json.dumps(value)
+
+
+def render_recording_values(value: Any) -> tuple[Any, list[str]]:
+    """``render_templates(value)`` plus the texts the templates rendered to."""
+    used: list[str] = []
+
+    def resolve(name: str) -> str:
+        text = template_value(name)
+        used.append(text)
+        return text
+
+    return render_templates(value, resolve), used
+
+
+HTTP_LOGGERS = ("urllib3.connectionpool", "urllib3.util.retry", "urllib3.connection")
+"""Loggers that print request URLs, which may carry rendered secrets."""
+
+
+class _Redactor(logging.Filter):
+    def __init__(self, values: list[str]) -> None:
+        super().__init__()
+        self.values = sorted({v for v in values if v}, key=len, reverse=True)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        for value in self.values:
+            message = message.replace(value, "***")
+        record.msg, record.args = message, ()
+        return True
+
+
+@contextmanager
+def redacted_in_logs(values: list[str], loggers: tuple[str, ...] = HTTP_LOGGERS) -> Iterator[None]:
+    """Within the block, ``values`` are masked in what ``loggers`` log."""
+    if not values:
+        yield
+        return
+    redactor = _Redactor(values)
+    targets = [logging.getLogger(name) for name in loggers]
+    for target in targets:
+        target.addFilter(redactor)
+    try:
+        yield
+    finally:
+        for target in targets:
+            target.removeFilter(redactor)

@@ -164,10 +164,16 @@ def _decode_payload(envelope: dict[str, Any]) -> bytes:
         pickled = base64.b64decode(envelope["flow"], validate=True)
     except (binascii.Error, ValueError):
         pickled = None
-    if pickled is None or sha256_hex(pickled) != envelope["sha256"]:
+    # Re-encoding catches flips in base64 padding bits, which decode to the same bytes.
+    if (
+        pickled is None
+        or base64.b64encode(pickled).decode() != envelope["flow"]
+        or sha256_hex(pickled) != envelope["sha256"]
+    ):
         raise CorruptFlowError(
             f"The stored flow {envelope['flow_name']!r} failed its SHA-256 check (recorded "
-            f"{envelope['sha256']}); it is corrupted or was modified. It was not unpickled."
+            f"{envelope['sha256']}); it is corrupted or was modified and was not unpickled; "
+            "re-register the flow."
         )
     return pickled
 

@@ -264,7 +264,7 @@ class BlobStorage(Storage):
 def _list_of_str(value: list[str] | None, argument: str) -> list[str]:
     if value is None:
         return []
-    if isinstance(value, str) or not all(isinstance(item, str) for item in value):
+    if not isinstance(value, (list, tuple, set)) or not all(isinstance(i, str) for i in value):
         raise TypeError(f"`{argument}` must be a list of str, got {value!r}")
     return list(value)
 

@@ -64,7 +64,11 @@ class Local(BlobStorage):
         location = super().add_flow(flow)
         if not self.stored_as_script:
             # Written now, as Prefect 1 did, so get_flow works before build().
-            self._store_flows([flow.name])
+            try:
+                self._store_flows([flow.name])
+            except BaseException:
+                del self.flows[flow.name], self._flows[flow.name]
+                raise
         return location
 
     def _store_flows(self, names: Iterable[str] | None = None) -> None:

@@ -16,7 +16,7 @@ from ..exceptions import (
     FlowNotFoundError,
     StorageConfigError,
 )
-from ..secrets import render_templates
+from ..secrets import redacted_in_logs, render_recording_values
 from .base import BlobStorage
 
 if TYPE_CHECKING:
@@ -109,7 +109,7 @@ class Webhook(BlobStorage):
         return flow.name
 
     def _put(self, location: str, data: bytes) -> None:
-        request = render_templates(self.build_request_kwargs)
+        request, rendered = render_recording_values(self.build_request_kwargs)
         if "data" in request:
             message = (
                 "'data' found in build_request_kwargs. This value is overwritten with the "
@@ -118,17 +118,23 @@ class Webhook(BlobStorage):
             self.logger.warning(message)
             warnings.warn(message, RuntimeWarning, stacklevel=2)
         request["data"] = data
-        response = self._send(self.build_request_http_method, request, "upload", location)
+        response = self._send(self.build_request_http_method, request, rendered, "upload", location)
         assert self._build_responses is not None
         self._build_responses[location] = response
         self.logger.info("Uploaded flow %r (HTTP %s)", location, response.status_code)
 
     def _get(self, location: str) -> bytes:
-        request = render_templates(self.get_flow_request_kwargs)
-        return self._send(self.get_flow_request_http_method, request, "download", location).content
+        request, rendered = render_recording_values(self.get_flow_request_kwargs)
+        method = self.get_flow_request_http_method
+        return self._send(method, request, rendered, "download", location).content
 
     def _send(
-        self, method: str, request: dict[str, Any], action: str, flow_name: str
+        self,
+        method: str,
+        request: dict[str, Any],
+        rendered: list[str],
+        action: str,
+        flow_name: str,
     ) -> requests.Response:
         import requests
 
@@ -138,7 +144,8 @@ class Webhook(BlobStorage):
         ]
         request.setdefault("timeout", DEFAULT_TIMEOUT)
         try:
-            response = self._http().request(method, **request)
+            with redacted_in_logs(rendered):
+                response = self._http().request(method, **request)
         except requests.RequestException as exc:
             raise BackendUnavailableError(
                 f"Webhook {action} of flow {flow_name!r} could not reach {url!r} "

@@ -1,0 +1,240 @@
+"""No secret value ever appears in a payload, repr, log line, error message or stored file.
+
+Each test plants unique tokens as secret values in every place a secret can go, exercises
+build / get_flow / serialize / run / the error paths with logging at DEBUG, then searches
+everything observable for the tokens.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+import traceback
+import uuid
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from prefect_storage import Flow, context, task
+from prefect_storage.exceptions import (
+    BackendAuthError,
+    BackendError,
+    BackendUnavailableError,
+    FlowStorageError,
+    SecretNotFoundError,
+)
+from prefect_storage.secrets import ENV_PREFIX, Secret, resolve_secrets, set_secret
+from prefect_storage.storage import Local, Storage, Webhook
+from tests.servers.webhook import WebhookServer
+
+SECRET_NAMES = ("CTX_SECRET", "ENV_SECRET", "FILE_SECRET", "STORE_SECRET")
+"""Secrets named in ``storage.secrets``, one per source (context, env x2, secrets file)."""
+
+
+def _token(kind: str) -> str:
+    return f"leak-{kind.lower()}-{uuid.uuid4().hex}"
+
+
+@task
+def uses_secrets() -> int:
+    """Reads every secret at run time; returns only a number derived from them."""
+    return sum(len(str(Secret(name).get())) for name in SECRET_NAMES)
+
+
+def _flow(name: str) -> Flow:
+    with Flow(name) as flow:
+        uses_secrets()
+    return flow
+
+
+def _error_texts(exc: BaseException) -> dict[str, str | bytes]:
+    name = type(exc).__name__
+    return {
+        f"str({name})": str(exc),
+        f"repr({name})": repr(exc),
+        f"traceback of {name}": "".join(traceback.format_exception(exc)),
+    }
+
+
+def _home_files(home: Path) -> dict[str, bytes]:
+    """Every file under home except the secrets file itself."""
+    return {
+        str(p.relative_to(home)): p.read_bytes()
+        for p in home.rglob("*")
+        if p.is_file() and p.name != "secrets.toml"
+    }
+
+
+def _assert_absent(tokens: Iterable[str], where: dict[str, str | bytes]) -> None:
+    leaks = []
+    for token in tokens:
+        for label, text in where.items():
+            needle: str | bytes = token.encode() if isinstance(text, bytes) else token
+            at = text.find(needle)  # type: ignore[arg-type]
+            if at >= 0:
+                before = text[max(0, at - 60) : at]
+                leaks.append(f"{token[:12]}... in {label}, after {before!r}")
+    assert leaks == []
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def planted(monkeypatch: pytest.MonkeyPatch, webhook_server: WebhookServer) -> dict[str, str]:
+    """Unique tokens planted as secret values in every place a secret can go."""
+    tokens = {kind: _token(kind) for kind in ("CTX", "ENV", "FILE", "STORE", "URL", "PARAM")}
+    tokens["HEADER"] = webhook_server.token  # the server's bearer token, via ${WH_TOKEN}
+    monkeypatch.setenv(ENV_PREFIX + "ENV_SECRET", tokens["ENV"])
+    monkeypatch.setenv(ENV_PREFIX + "STORE_SECRET", tokens["STORE"])
+    set_secret("FILE_SECRET", tokens["FILE"])
+    set_secret("WH_TOKEN", tokens["HEADER"])
+    set_secret("WH_FLOW_ID", tokens["URL"])
+    return tokens
+
+
+def _webhook(server_url: str, **overrides: Any) -> Webhook:
+    request = {
+        "url": server_url + "/flows/${WH_FLOW_ID}",
+        "headers": {"Authorization": "Bearer ${WH_TOKEN}"},
+        "params": {"sig": "${WH_SIG}"},
+    }
+    arguments: dict[str, Any] = {
+        "build_request_kwargs": dict(request),
+        "build_request_http_method": "PUT",
+        "get_flow_request_kwargs": dict(request),
+        "get_flow_request_http_method": "GET",
+        "secrets": [*SECRET_NAMES, "WH_SIG"],
+    }
+    arguments.update(overrides)
+    return Webhook(**arguments)
+
+
+def test_no_secret_leaks_through_build_load_run_and_errors(
+    planted: dict[str, str],
+    webhook_server: WebhookServer,
+    home: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    observed: dict[str, str | bytes] = {}
+    run_context = {"CTX_SECRET": planted["CTX"], "WH_SIG": planted["PARAM"]}
+
+    with context(secrets=run_context):
+        # Webhook: templates in URL, params and headers; storage.secrets from every source.
+        webhook = _webhook(webhook_server.url)
+        webhook_flow = _flow("webhook flow")
+        webhook_flow.storage = webhook
+        webhook.add_flow(webhook_flow)
+        webhook.build()
+        assert webhook_server.blobs, "the flow was not uploaded"
+        assert list(webhook_server.blobs) == [planted["URL"]]  # the templates were rendered
+        # Local: a pickled flow under home whose storage names the secrets.
+        local = Local(secrets=list(SECRET_NAMES))
+        local_flow = _flow("local flow")
+        local_flow.storage = local
+        local_flow.result = local.result
+        local.add_flow(local_flow)
+        local.build()
+
+        # The executing side: rebuild from the payload, resolve secrets, load, run.
+        expected_total = sum(len(planted[k]) for k in ("CTX", "ENV", "FILE", "STORE"))
+        for storage, name in ((webhook, "webhook flow"), (local, "local flow")):
+            payload = json.dumps(storage.serialize())
+            observed[f"serialize() of {name}"] = payload
+            observed[f"repr() of {name} storage"] = repr(storage)
+            rebuilt = Storage.deserialize(json.loads(payload))
+            with context(secrets={**run_context, **resolve_secrets(rebuilt.secrets)}):
+                loaded = rebuilt.get_flow(name)
+                state = loaded.run()
+            assert state.is_successful()
+            assert [s.result for s in state.result.values()] == [expected_total]
+            observed[f"repr() of {name}"] = repr(loaded)
+            observed[f"repr() of {name} state"] = repr(state) + repr(list(state.result.values()))
+
+        # Error paths.
+        errors: list[BaseException] = []
+        webhook_server.token = "the-server-now-wants-another-token"
+        with pytest.raises(BackendAuthError) as auth:
+            webhook.get_flow("webhook flow")
+        errors.append(auth.value)
+        webhook_server.token = planted["HEADER"]
+
+        webhook_server.fail_next(500)
+        with pytest.raises(BackendError) as server_error:
+            webhook.get_flow("webhook flow")
+        errors.append(server_error.value)
+
+        missing = _webhook(
+            webhook_server.url,
+            get_flow_request_kwargs={
+                "url": webhook_server.url + "/flows/${WH_FLOW_ID}",
+                "headers": {"Authorization": "Bearer ${WH_TOKEN}", "X-Other": "${NOT_SET}"},
+            },
+        )
+        missing.flows = {"webhook flow": "webhook flow"}
+        with pytest.raises(SecretNotFoundError) as not_found:
+            missing.get_flow("webhook flow")
+        errors.append(not_found.value)
+
+        unreachable = _webhook(f"http://127.0.0.1:{_closed_port()}")
+        unreachable.flows = {"webhook flow": "webhook flow"}
+        with pytest.raises(BackendUnavailableError) as unavailable:
+            unreachable.get_flow("webhook flow")
+        errors.append(unavailable.value)
+
+    for error in errors:
+        observed.update(_error_texts(error))
+    observed["repr() of the webhook flow"] = repr(webhook_flow)
+    observed["captured logs"] = caplog.text
+    observed["captured log records"] = "\n".join(
+        f"{r.name} {r.getMessage()} {r.exc_text or ''}" for r in caplog.records
+    )
+    for label, data in _home_files(home).items():
+        observed[f"home file {label}"] = data
+    for flow_id, data in webhook_server.blobs.items():
+        observed[f"stored envelope {flow_id[:12]}"] = data
+
+    assert any(label.startswith("home file flows/") for label in observed)  # searched the pickle
+    assert caplog.records, "nothing was logged: the log check would be vacuous"
+    _assert_absent(planted.values(), observed)
+
+
+def test_no_leak_when_the_webhook_rejects_the_token(
+    planted: dict[str, str], webhook_server: WebhookServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    webhook_server.token = "the-token-the-server-really-wants"
+    storage = _webhook(webhook_server.url)
+    storage.add_flow(_flow("rejected"))
+    with context(secrets={"WH_SIG": planted["PARAM"]}), pytest.raises(BackendAuthError) as raised:
+        storage.build()
+    assert "401" in str(raised.value)
+    observed = _error_texts(raised.value)
+    observed["logs"] = caplog.text
+    _assert_absent(planted.values(), observed)
+
+
+def test_no_leak_from_a_corrupt_secrets_file(home: Path) -> None:
+    token = _token("toml")
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "secrets.toml").write_text(f'[secrets]\nGOOD = "x"\nBAD = "{token}\n')
+    with pytest.raises(FlowStorageError) as raised:
+        Secret("GOOD").get()
+    _assert_absent([token], _error_texts(raised.value))
+
+
+def test_no_leak_from_a_missing_secret_among_set_ones(planted: dict[str, str]) -> None:
+    with (
+        context(secrets={"CTX_SECRET": planted["CTX"]}),
+        pytest.raises(SecretNotFoundError) as raised,
+    ):
+        resolve_secrets([*SECRET_NAMES, "NEVER_SET"])
+    assert "NEVER_SET" in str(raised.value)
+    _assert_absent(planted.values(), _error_texts(raised.value))
