@@ -31,7 +31,7 @@ BACKEND_EXTRAS = {
 EXTRAS = {
     **BACKEND_EXTRAS,
     "all": sorted({req for reqs in BACKEND_EXTRAS.values() for req in reqs}),
-    "test": ["pytest>=8", "pytest-timeout", "ruff", "mypy"],
+    "test": ["pytest>=8", "pytest-timeout", "ruff", "mypy", "psycopg[binary]>=3.1"],
 }
 
 setup(
@@ -50,6 +50,7 @@ setup(
         "requests>=2.28",
         "click>=8.1",
         "rich>=13",
+        "sqlalchemy>=2.0",
         "tomli>=1.1; python_version < '3.11'",
     ],
     extras_require=EXTRAS,
