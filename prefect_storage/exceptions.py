@@ -11,6 +11,7 @@ secret), that is a base too, so legacy ``except ValueError`` code keeps working:
     ├── StorageConfigError(ValueError)                 bad constructor argument or payload
     ├── SecretNotFoundError(KeyError, ValueError)      Secret / ${NAME} that resolves nowhere
     ├── FlowLoadError(ValueError)                      a script or module yields no such flow
+    ├── ResultLocationError(KeyError)                  a location template uses an unknown key
     ├── CorruptFlowError(ValueError)                   envelope damaged, truncated or tampered
     ├── FlowDeserializationError(RuntimeError)         unpickling failed (versions, modules)
     ├── BackendError(RuntimeError)                     the backend answered with an error
@@ -58,6 +59,13 @@ class SecretNotFoundError(FlowStorageError, KeyError, ValueError):
 
 class FlowLoadError(FlowStorageError, ValueError):
     """A flow script or module does not yield the requested flow."""
+
+
+class ResultLocationError(FlowStorageError, KeyError):
+    """A result location or target template names a key the run does not have."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
 
 
 class CorruptFlowError(FlowStorageError, ValueError):

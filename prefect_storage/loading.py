@@ -9,6 +9,7 @@ from operator import attrgetter
 
 from .engine.context import context
 from .engine.flow import Flow
+from .engine.tasks import Task
 from .exceptions import FlowLoadError
 
 __all__ = ["extract_flow_from_file", "extract_flow_from_module"]
@@ -106,6 +107,8 @@ def extract_flow_from_module(module_str: str, flow_name: str | None = None) -> F
             found = attrgetter(attribute)(module)
         except AttributeError:
             raise FlowLoadError(f"Failed to find flow at {module_str!r}") from None
+        if isinstance(found, Task):
+            raise TypeError(f"Object at {module_str!r} is a Task not a `Flow`")
         if callable(found) and not isinstance(found, Flow):
             found = found()
         if not isinstance(found, Flow):

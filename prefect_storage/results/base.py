@@ -12,6 +12,7 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
+from ..exceptions import ResultLocationError
 from ..serializers import PickleSerializer, Serializer
 
 
@@ -117,7 +118,7 @@ def _format_location(template: str, values: dict[str, Any]) -> str:
     try:
         return template.format(**values)
     except KeyError as exc:
-        raise KeyError(
+        raise ResultLocationError(
             f"Result location {template!r} uses {{{exc.args[0]}}}, which is not a context "
             f"key, parameter or task input; available keys: {', '.join(sorted(values))}"
         ) from None

@@ -187,6 +187,9 @@ class BlobStorage(Storage):
     local_script_path: str | None = None
     """A script to upload in script mode; without one the script must already be there."""
 
+    _script_path_argument: ClassVar[str] = "local_script_path"
+    """The constructor argument that sets ``local_script_path`` (named in errors)."""
+
     @abstractmethod
     def _put(self, location: str, data: bytes) -> None:
         """Store ``data`` at ``location``, replacing what is there."""
@@ -218,7 +221,7 @@ class BlobStorage(Storage):
         except OSError as exc:
             raise StorageConfigError(
                 f"Cannot read the flow script {self.local_script_path!r} "
-                f"(`local_script_path`): {exc.strerror}"
+                f"(`{self._script_path_argument}`): {exc.strerror}"
             ) from None
 
     def _store_flows(self, names: Iterable[str] | None = None) -> None:

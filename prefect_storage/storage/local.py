@@ -45,7 +45,12 @@ class Local(BlobStorage):
             directory = os.path.abspath(os.path.expanduser(directory))
             os.makedirs(directory, exist_ok=True)
         self.directory = directory
-        self.path = os.fspath(path) if path is not None else None
+        if path is not None:
+            path = os.fspath(path)
+            if validate and not (stored_as_script and _is_module_path(path)):
+                # Recorded absolute, so the serialized storage does not depend on a cwd.
+                path = os.path.abspath(os.path.expanduser(path))
+        self.path = path
         self.validate = validate
         if kwargs.get("result") is None:
             kwargs["result"] = LocalResult(directory, validate_dir=validate)
@@ -113,8 +118,17 @@ class Local(BlobStorage):
         return location
 
     def _load_flow(self, flow_name: str, location: str, expected_sha256: str | None) -> Flow:
-        if self.stored_as_script and not os.path.exists(location) and _DOTTED_NAME.match(location):
+        if self.stored_as_script and _is_module_path(location):
             from ..loading import extract_flow_from_module
 
             return extract_flow_from_module(location, flow_name=flow_name)
         return super()._load_flow(flow_name, location, expected_sha256)
+
+
+def _is_module_path(location: str) -> bool:
+    """A dotted import path (``pkg.flows`` or ``pkg.flows:attr``) rather than a file."""
+    return (
+        not location.endswith(".py")
+        and not os.path.exists(location)
+        and _DOTTED_NAME.match(location) is not None
+    )

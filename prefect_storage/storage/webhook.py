@@ -51,6 +51,7 @@ class Webhook(BlobStorage):
         "stored_as_script",
     )
     _transient = (*BlobStorage._transient, "_session", "_build_responses")
+    _script_path_argument = "flow_script_path"
 
     def __init__(
         self,

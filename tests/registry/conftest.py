@@ -1,0 +1,177 @@
+"""Fixtures for the registry tests: a real PostgreSQL server, a fresh registry per test
+(parametrized over SQLite and PostgreSQL), flow scripts written to disk, and the CLI run as
+a subprocess exactly as a user runs it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from prefect_storage.engine.flow import Flow
+from prefect_storage.loading import flows_in_script
+from prefect_storage.registry import REGISTRY_URL_ENV, FlowRegistry
+from tests.servers.postgres import PostgresServer, free_port
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+CLI_TIMEOUT = 120.0
+"""Seconds any one CLI subprocess may take before the test fails."""
+
+
+@pytest.fixture(autouse=True)
+def _no_ambient_registry(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No registry URL leaks in from the developer's shell: each test says which it uses."""
+    monkeypatch.delenv(REGISTRY_URL_ENV, raising=False)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One PostgreSQL server for the session; a test database per test on top of it.
+
+    Under CI a server that does not start fails the tests that need it; elsewhere they are
+    skipped with the reason (e.g. PostgreSQL not installed: run scripts/bootstrap.sh).
+    """
+    server = PostgresServer()
+    try:
+        server.start()
+    except Exception as exc:
+        reason = f"PostgreSQL server could not be started: {exc}"
+        if os.environ.get("CI"):
+            pytest.fail(reason, pytrace=False)
+        pytest.skip(reason)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def registry_url(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    _no_ambient_registry: None,
+) -> str:
+    """The URL of a fresh, empty registry; also set as PREFECT_STORAGE_REGISTRY_URL."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'registry' / 'registry.db'}"
+    else:
+        server: PostgresServer = request.getfixturevalue("postgres_server")
+        url = server.url(server.create_database())
+    monkeypatch.setenv(REGISTRY_URL_ENV, url)
+    return url
+
+
+@pytest.fixture
+def registry(registry_url: str) -> Iterator[FlowRegistry]:
+    """A FlowRegistry on ``registry_url``; its connections are closed after the test."""
+    flow_registry = FlowRegistry(registry_url)
+    yield flow_registry
+    if flow_registry._engine is not None:
+        flow_registry._engine.dispose()
+
+
+@pytest.fixture
+def unreachable_registry_url() -> str:
+    """A PostgreSQL URL on a loopback port where nothing listens."""
+    return f"postgresql://x@127.0.0.1:{free_port()}/db"
+
+
+@pytest.fixture
+def write_script(tmp_path: Path) -> Callable[[str, str], Path]:
+    """Write dedented Python source to ``tmp_path/scripts/<name>``; returns the path."""
+
+    def write(name: str, source: str) -> Path:
+        path = tmp_path / "scripts" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(source))
+        return path
+
+    return write
+
+
+@pytest.fixture
+def load_flow(
+    write_script: Callable[[str, str], Path],
+) -> Iterator[Callable[[str, str], Flow]]:
+    """Build a flow from script source (executed in a non-importable namespace, so its task
+    functions pickle by value and load in any process); returns the flow named ``name``."""
+    saved_path = list(sys.path)
+    counter = iter(range(1_000_000))
+
+    def load(source: str, name: str) -> Flow:
+        path = write_script(f"flow_{next(counter)}.py", source)
+        return flows_in_script(path.read_bytes(), str(path))[name]
+
+    yield load
+    sys.path[:] = saved_path  # loading a script puts its folder on sys.path
+
+
+class CLI:
+    """Runs ``python -m prefect_storage.cli`` in a subprocess with this test's home and
+    registry (from the environment the fixtures set up)."""
+
+    def __init__(self, cwd: Path) -> None:
+        self.cwd = cwd
+
+    def env(self, **overrides: str | None) -> dict[str, str]:
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(
+            p for p in (str(REPO_ROOT), env.get("PYTHONPATH")) if p
+        )
+        env["PYTHONUNBUFFERED"] = "1"
+        env["COLUMNS"] = "200"  # no wrapping of long lines by rich/click
+        for name, value in overrides.items():
+            if value is None:
+                env.pop(name, None)
+            else:
+                env[name] = value
+        return env
+
+    def __call__(
+        self, *args: str, timeout: float = CLI_TIMEOUT, **env: str | None
+    ) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "prefect_storage.cli", *args],
+            env=self.env(**env),
+            cwd=self.cwd,
+            capture_output=True,
+            text=True,
+            stdin=subprocess.DEVNULL,
+            timeout=timeout,
+            check=False,
+        )
+
+    def popen(self, *args: str, **env: str | None) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [sys.executable, "-m", "prefect_storage.cli", *args],
+            env=self.env(**env),
+            cwd=self.cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+
+@pytest.fixture
+def cli(tmp_path: Path) -> CLI:
+    workdir = tmp_path / "cwd"
+    workdir.mkdir(exist_ok=True)
+    return CLI(workdir)
+
+
+def stop_process(process: subprocess.Popen[str], timeout: float = 10.0) -> tuple[str, str]:
+    """Interrupt a background CLI process (as Ctrl-C would), kill it if it lingers; returns
+    its output."""
+    if process.poll() is None:
+        process.send_signal(subprocess.signal.SIGINT)
+    try:
+        return process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        return process.communicate()

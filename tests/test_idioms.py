@@ -1,0 +1,226 @@
+"""Execute every fenced code block of the user docs in ``idioms/`` (one test per page).
+
+Rules (the pages are written to them; see ``idioms/README.md``):
+
+* ```` ```python ```` blocks run in order, in-process, in one namespace per page, compiled
+  with the file name ``<idioms/PAGE.md:block N>`` so a traceback points into the page.
+* ```` ```bash ```` (or ``console``/``shell``) blocks run with ``bash -e`` in the same
+  working directory and environment.
+* ```` ```text ```` blocks are shown output only and are not run. Any other language (or
+  none) is an error, and every page needs at least one code block.
+* Each page runs in a fresh temporary working directory with a fresh
+  ``PREFECT_STORAGE_HOME`` (the autouse ``home`` fixture), ``WEBHOOK_URL`` and
+  ``WEBHOOK_TOKEN`` pointing at the loopback Webhook server, and the directory of this
+  interpreter first on ``PATH`` (so ``prefect-storage`` and ``python`` are this
+  environment's). ``sys.path``, ``os.environ``, the warning filters and the working
+  directory are restored after the page, and the modules it imported from its working
+  directory are dropped from ``sys.modules``.
+"""
+
+from __future__ import annotations
+
+import linecache
+import os
+import re
+import subprocess
+import sys
+import traceback
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.servers.webhook import WebhookServer
+
+ROOT = Path(__file__).resolve().parent.parent
+IDIOMS = ROOT / "idioms"
+PAGES = sorted(IDIOMS.glob("*.md"))
+
+RUN_AS = {"python": "python", "bash": "bash", "console": "bash", "shell": "bash"}
+SHOWN_ONLY = {"text"}
+LANGUAGES = sorted({*RUN_AS, *SHOWN_ONLY})
+
+BASH_TIMEOUT = 120
+_FENCE = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})[ \t]*(?P<info>.*)$")
+_FAILED_LINE = "__idioms_failed_line__"
+
+
+@dataclass
+class Block:
+    number: int  # 1-based, counting every fenced block of the page
+    language: str
+    line: int  # line in the page of the block's first code line
+    code: str
+
+    def where(self, page: Path, line_in_block: int | None = None) -> str:
+        line = self.line if line_in_block is None else self.line + line_in_block - 1
+        language = self.language or "no language"
+        return f"idioms/{page.name}, block {self.number} ({language}), line {line}"
+
+
+def parse_blocks(page: Path) -> list[Block]:
+    """Every fenced code block of ``page``, with its language and position."""
+    lines = page.read_text(encoding="utf-8").splitlines()
+    blocks: list[Block] = []
+    index = 0
+    while index < len(lines):
+        opening = _FENCE.match(lines[index])
+        index += 1
+        if opening is None:
+            continue
+        indent, fence = opening["indent"], opening["fence"]
+        info = opening["info"].strip()
+        language = info.split()[0].lower() if info else ""
+        start = index
+        closing = re.compile(rf"^[ \t]*{re.escape(fence[0])}{{{len(fence)},}}[ \t]*$")
+        while index < len(lines) and not closing.match(lines[index]):
+            index += 1
+        if index == len(lines):
+            raise AssertionError(
+                f"idioms/{page.name}: the code block opened on line {start} is never closed"
+            )
+        body = [
+            line[len(indent) :] if line.startswith(indent) else line for line in lines[start:index]
+        ]
+        blocks.append(Block(len(blocks) + 1, language, start + 1, "\n".join(body) + "\n"))
+        index += 1
+    return blocks
+
+
+def _python_failure(page: Path, block: Block, filename: str, exc: BaseException) -> str:
+    line_in_block = None
+    if isinstance(exc, SyntaxError) and exc.filename == filename:
+        line_in_block = exc.lineno
+    else:
+        for frame in traceback.extract_tb(exc.__traceback__):
+            if frame.filename == filename:
+                line_in_block = frame.lineno
+    # Skip this module's own frame: the traceback starts in the page.
+    tb = exc.__traceback__.tb_next if exc.__traceback__ is not None else None
+    shown = "".join(traceback.format_exception(type(exc), exc, tb))
+    return f"{block.where(page, line_in_block)} failed:\n{shown}"
+
+
+def run_python(page: Path, block: Block, namespace: dict[str, Any]) -> None:
+    filename = f"<idioms/{page.name}:block {block.number}>"
+    # Lets tracebacks quote the page's lines.
+    linecache.cache[filename] = (len(block.code), None, block.code.splitlines(True), filename)
+    try:
+        exec(compile(block.code, filename, "exec"), namespace)
+    except Exception as exc:  # report any failure against the page
+        failure = _python_failure(page, block, filename, exc)
+    else:
+        return
+    pytest.fail(failure, pytrace=False)
+
+
+def run_bash(page: Path, block: Block) -> None:
+    # The trap reports the failing line; it sits on its own first line, hence the -1.
+    script = f"trap 'echo {_FAILED_LINE} $LINENO >&2' ERR\n{block.code}"
+    try:
+        done = subprocess.run(
+            ["bash", "-e", "-c", script, f"idioms/{page.name}:block {block.number}"],
+            cwd=os.getcwd(),
+            env=dict(os.environ),
+            capture_output=True,
+            text=True,
+            timeout=BASH_TIMEOUT,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"{block.where(page)} did not finish within {BASH_TIMEOUT} s", pytrace=False)
+    if done.returncode == 0:
+        return
+    lines = re.findall(rf"^{_FAILED_LINE} (\d+)$", done.stderr, re.MULTILINE)
+    stderr = re.sub(rf"^{_FAILED_LINE} \d+\n?", "", done.stderr, flags=re.MULTILINE)
+    line_in_block = int(lines[0]) - 1 if lines else None
+    pytest.fail(
+        f"{block.where(page, line_in_block)} exited with status {done.returncode}\n"
+        f"--- stdout ---\n{done.stdout}--- stderr ---\n{stderr}",
+        pytrace=False,
+    )
+
+
+def _is_within(file: str | None, folder: Path) -> bool:
+    return file is not None and Path(file).resolve().is_relative_to(folder.resolve())
+
+
+def _page_ids() -> list[Any]:
+    return [pytest.param(page, id=page.name) for page in PAGES]
+
+
+def test_there_are_pages() -> None:
+    assert (IDIOMS / "README.md") in PAGES
+    assert len(PAGES) >= 2, "idioms/ holds no pages besides the index"
+
+
+@pytest.mark.parametrize("page", _page_ids())
+def test_idiom_page(
+    page: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    webhook_server: WebhookServer,
+) -> None:
+    blocks = parse_blocks(page)
+    assert blocks, f"idioms/{page.name} has no code block; every page needs at least one"
+    unknown = [block for block in blocks if block.language not in LANGUAGES]
+    assert not unknown, "\n".join(
+        f"{block.where(page)}: unknown language {block.language!r}; use one of {LANGUAGES}"
+        for block in unknown
+    )
+
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    monkeypatch.chdir(workdir)
+    monkeypatch.setenv("WEBHOOK_URL", webhook_server.url)
+    monkeypatch.setenv("WEBHOOK_TOKEN", webhook_server.token)
+    bindir = os.path.dirname(sys.executable)
+    monkeypatch.setenv("PATH", bindir + os.pathsep + os.environ.get("PATH", ""))
+
+    saved_path = list(sys.path)
+    saved_modules = set(sys.modules)
+    saved_environ = dict(os.environ)
+    namespace: dict[str, Any] = {"__name__": "__main__"}
+    try:
+        with warnings.catch_warnings():
+            for block in blocks:
+                if block.language in SHOWN_ONLY:
+                    continue
+                if RUN_AS[block.language] == "python":
+                    run_python(page, block, namespace)
+                else:
+                    run_bash(page, block)
+    finally:
+        sys.path[:] = saved_path
+        # Modules the page wrote and imported (``etl``, ``helpers``, ...) must not leak into
+        # other pages or tests; library modules it imported first are kept, since importing
+        # them twice would make two copies of their classes.
+        for name in set(sys.modules) - saved_modules:
+            if _is_within(getattr(sys.modules[name], "__file__", None), tmp_path):
+                del sys.modules[name]
+        os.environ.clear()
+        os.environ.update(saved_environ)
+        for key in [key for key in linecache.cache if key.startswith(f"<idioms/{page.name}:")]:
+            del linecache.cache[key]
+
+
+def test_readme_indexes_every_page() -> None:
+    index = (IDIOMS / "README.md").read_text(encoding="utf-8")
+    missing = [
+        page.name for page in PAGES if page.name != "README.md" and f"({page.name})" not in index
+    ]
+    assert not missing, f"idioms/README.md does not link to: {missing}"
+
+
+@pytest.mark.parametrize("page", [p for p in _page_ids() if p.values[0].name != "README.md"])
+def test_idiom_page_shape(page: Path) -> None:
+    """Title, a "When to use this" paragraph first, and a "What can go wrong" section."""
+    text = page.read_text(encoding="utf-8")
+    lines = [line for line in text.splitlines() if line.strip()]
+    assert lines[0].startswith("# "), f"idioms/{page.name} must start with a '# Title'"
+    assert lines[1].startswith("**When to use this"), (
+        f"idioms/{page.name}: the paragraph after the title must start with '**When to use this'"
+    )
+    assert "\n## What can go wrong" in text, f"idioms/{page.name} needs a '## What can go wrong'"
