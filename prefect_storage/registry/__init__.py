@@ -213,7 +213,7 @@ class FlowRegistry:
                         latest, storage, sha256, labels, run_config
                     ):
                         return FlowRecord(**{**_flow_fields(latest), "created": False})
-                    row = {
+                    row: dict[str, Any] = {
                         "id": str(uuid.uuid4()),
                         "name": name,
                         "version": (latest.version + 1) if latest is not None else 1,
@@ -314,7 +314,7 @@ class FlowRegistry:
         from .schema import flow_runs
 
         have = set(agent_labels)
-        claimed = []
+        claimed: list[str] = []
         with self._transaction() as connection:
             candidates = connection.execute(
                 select(flow_runs.c.id, flow_runs.c.labels)
