@@ -18,9 +18,9 @@ def read_version() -> str:
 
 
 BACKEND_EXTRAS = {
-    "aws": ["boto3"],
-    "gcp": ["google-cloud-storage"],
-    "azure": ["azure-storage-blob", "azure-identity"],
+    "aws": ["boto3>=1.28"],
+    "gcp": ["google-cloud-storage>=2.10"],
+    "azure": ["azure-storage-blob>=12.19", "azure-identity>=1.15"],
     "github": ["PyGithub>=2"],
     "gitlab": ["python-gitlab>=4"],
     "bitbucket": ["atlassian-python-api>=3.41"],
@@ -31,7 +31,10 @@ BACKEND_EXTRAS = {
 EXTRAS = {
     **BACKEND_EXTRAS,
     "all": sorted({req for reqs in BACKEND_EXTRAS.values() for req in reqs}),
-    "test": ["pytest>=8", "pytest-timeout", "ruff", "mypy", "psycopg[binary]>=3.1"],
+    "test": sorted(
+        {req for reqs in BACKEND_EXTRAS.values() for req in reqs}
+        | {"pytest>=8", "pytest-timeout", "ruff", "mypy", "moto[server]>=5", "gcp-storage-emulator"}
+    ),
 }
 
 setup(

@@ -15,6 +15,7 @@ secret), that is a base too, so legacy ``except ValueError`` code keeps working:
     ├── CorruptFlowError(ValueError)                   envelope damaged, truncated or tampered
     ├── FlowDeserializationError(RuntimeError)         unpickling failed (versions, modules)
     ├── BackendError(RuntimeError)                     the backend answered with an error
+    │   ├── BucketNotFoundError(LookupError)           the bucket / container does not exist
     │   ├── BackendAuthError(PermissionError)          401/403, bad or missing credentials
     │   └── BackendUnavailableError(ConnectionError)   unreachable, timed out, 5xx
     └── RegistryError                                  the flow registry refused a request
@@ -78,6 +79,13 @@ class FlowDeserializationError(FlowStorageError, RuntimeError):
 
 class BackendError(FlowStorageError, RuntimeError):
     """A storage backend answered with an error."""
+
+
+class BucketNotFoundError(BackendError, LookupError):
+    """The bucket or container named by the storage does not exist."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
 
 
 class BackendAuthError(BackendError, PermissionError):

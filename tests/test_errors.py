@@ -24,6 +24,7 @@ from prefect_storage.exceptions import (
     StorageConfigError,
 )
 from prefect_storage.loading import extract_flow_from_file
+from prefect_storage.retry import RetryPolicy
 from prefect_storage.secrets import render_templates, set_secret
 from prefect_storage.storage import Local, Module, Storage, Webhook
 from tests.servers.webhook import WebhookServer
@@ -189,20 +190,34 @@ def test_webhook_server_error_is_a_backend_unavailable_error(
     set_secret("WEBHOOK_TOKEN", webhook_server.token)
     url = f"{webhook_server.url}/flows/erroring"
     storage = _webhook(url)
+    storage.retry_policy = RetryPolicy(max_attempts=3, base_delay=0.01)
     storage.add_flow(_flow("erroring"))
-    webhook_server.fail_next(500)
+    webhook_server.fail_next(500, times=3)
     with pytest.raises(BackendError) as raised:
         storage.build()
     error = raised.value
     assert isinstance(error, BackendUnavailableError) and not isinstance(error, BackendAuthError)
     assert "500" in str(error) and url in str(error) and "'erroring'" in str(error)
+    assert "gave up after 3 attempt(s)" in str(error)
     assert webhook_server.blobs == {}
 
-    storage.build()  # the server recovered: the same storage builds
-    webhook_server.fail_next(500)
+    webhook_server.fail_next(503, times=2)  # a server that recovers: retried, then built
+    storage.build()
+    assert len(webhook_server.blobs) == 1
+    webhook_server.fail_next(500, times=3)
     with pytest.raises(BackendError, match="500"):
         storage.get_flow("erroring")
     assert storage.get_flow("erroring").name == "erroring"
+
+
+def test_webhook_client_errors_are_not_retried(webhook_server: WebhookServer) -> None:
+    set_secret("WEBHOOK_TOKEN", webhook_server.token)
+    storage = _webhook(f"{webhook_server.url}/flows/refused")
+    storage.add_flow(_flow("refused"))
+    webhook_server.fail_next(400, times=1)
+    with pytest.raises(BackendError, match="400"):
+        storage.build()
+    assert len(webhook_server.requests) == 1
 
 
 def test_webhook_wrong_token_is_an_auth_error(webhook_server: WebhookServer) -> None:

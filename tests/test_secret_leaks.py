@@ -26,6 +26,7 @@ from prefect_storage.exceptions import (
     FlowStorageError,
     SecretNotFoundError,
 )
+from prefect_storage.retry import RetryPolicy
 from prefect_storage.secrets import ENV_PREFIX, Secret, resolve_secrets, set_secret
 from prefect_storage.storage import Local, Storage, Webhook
 from tests.servers.webhook import WebhookServer
@@ -166,7 +167,8 @@ def test_no_secret_leaks_through_build_load_run_and_errors(
         errors.append(auth.value)
         webhook_server.token = planted["HEADER"]
 
-        webhook_server.fail_next(500)
+        webhook.retry_policy = RetryPolicy(max_attempts=2, base_delay=0.01)
+        webhook_server.fail_next(500, times=2)  # retried once (a logged warning), then raised
         with pytest.raises(BackendError) as server_error:
             webhook.get_flow("webhook flow")
         errors.append(server_error.value)

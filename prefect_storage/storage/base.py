@@ -22,6 +22,7 @@ from ..exceptions import (
     FlowNotFoundError,
     StorageConfigError,
 )
+from ..retry import DEFAULT_RETRY_POLICY, RetryPolicy
 from ..serialization import (
     flow_from_bytes_pickle,
     flow_to_bytes_pickle,
@@ -187,6 +188,9 @@ class BlobStorage(Storage):
     local_script_path: str | None = None
     """A script to upload in script mode; without one the script must already be there."""
 
+    retry_policy: RetryPolicy = DEFAULT_RETRY_POLICY
+    """Retries for ``_put``/``_get`` (set per instance to tune; not serialized)."""
+
     _script_path_argument: ClassVar[str] = "local_script_path"
     """The constructor argument that sets ``local_script_path`` (named in errors)."""
 
@@ -235,7 +239,10 @@ class BlobStorage(Storage):
                     self.digests[name] = self._digest_of(location)
                     continue
                 self.logger.info("Uploading flow %r to %s", name, location)
-                self._put(location, data)
+                self.retry_policy.call(
+                    lambda: self._put(location, data),  # noqa: B023 (called at once)
+                    f"Uploading flow {name!r} to {location}",
+                )
                 stored.append(location)
                 self.digests[name] = sha256_hex(data)
         except BaseException:
@@ -243,16 +250,21 @@ class BlobStorage(Storage):
                 self._delete(location)
             raise
 
+    def _fetch(self, location: str) -> bytes:
+        return self.retry_policy.call(
+            lambda: self._get(location), f"Downloading flow from {location}"
+        )
+
     def _digest_of(self, location: str) -> str | None:
         try:
-            return sha256_hex(self._get(location))
+            return sha256_hex(self._fetch(location))
         except FlowNotFoundError:
             return None
 
     def _load_flow(self, flow_name: str, location: str, expected_sha256: str | None) -> Flow:
         from ..loading import run_flow_script
 
-        data = self._get(location)
+        data = self._fetch(location)
         if expected_sha256 is not None and sha256_hex(data) != expected_sha256.lower():
             raise CorruptFlowError(
                 f"Digest mismatch for flow {flow_name!r} at {location!r}: registered sha256 "

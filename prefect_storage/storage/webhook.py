@@ -27,9 +27,6 @@ if TYPE_CHECKING:
 HTTP_METHODS = ("GET", "PATCH", "POST", "PUT")
 """The methods a Webhook may use for either request."""
 
-DEFAULT_TIMEOUT = (10, 120)
-"""(connect, read) seconds, unless the request arguments give their own ``timeout``."""
-
 
 class UnsupportedHTTPMethodError(StorageConfigError, RuntimeError):
     """Also a ``RuntimeError``, as the legacy Webhook raised for an unknown method."""
@@ -143,7 +140,7 @@ class Webhook(BlobStorage):
         url = (self.build_request_kwargs if action == "upload" else self.get_flow_request_kwargs)[
             "url"
         ]
-        request.setdefault("timeout", DEFAULT_TIMEOUT)
+        request.setdefault("timeout", self.retry_policy.attempt_timeout)
         try:
             with redacted_in_logs(rendered):
                 response = self._http().request(method, **request)
@@ -163,29 +160,16 @@ class Webhook(BlobStorage):
             )
         if status == 404 and action == "download":
             raise FlowNotFoundError(f"{what}; the flow is not stored there.")
-        if status >= 500:
+        if status >= 500 or status == 429:
             raise BackendUnavailableError(f"{what} ({response.reason}); the server failed.")
         raise BackendError(f"{what} ({response.reason}).")
 
     def _http(self) -> requests.Session:
+        # Retries come from the shared policy (BlobStorage), not from urllib3.
         if self._session is None:
             import requests
-            from requests.adapters import HTTPAdapter
-            from urllib3.util.retry import Retry
 
-            # Connection failures and overload answers are retried with backoff;
-            # 4xx and plain 500s are answered at once.
-            retry = Retry(
-                total=3,
-                backoff_factor=0.2,
-                status_forcelist=(429, 502, 503, 504),
-                allowed_methods=None,
-                raise_on_status=False,
-            )
-            session = requests.Session()
-            session.mount("http://", HTTPAdapter(max_retries=retry))
-            session.mount("https://", HTTPAdapter(max_retries=retry))
-            self._session = session
+            self._session = requests.Session()
         return self._session
 
 

@@ -283,7 +283,7 @@ def webhook_rig(ctx: RigContext, *, script_mode: bool) -> Rig:
         write_stored=write,
         remove_stored=lambda storage, location: server.blobs.pop(blob_id(storage)),
         break_credentials=break_credentials,
-        fail_next_upload=lambda: server.fail_next(500),
+        fail_next_upload=lambda: server.fail_next(400),
     )
 
 
