@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from ..exceptions import ResultLocationError
+from ..retry import DEFAULT_RETRY_POLICY, RetryPolicy
 from ..serializers import PickleSerializer, Serializer
 
 
@@ -26,6 +27,12 @@ class Result:
     ``location`` is a ``str.format`` template (``"{flow_name}/{task_name}/{today}.bin"``)
     or a callable taking the same keyword arguments and returning the location.
     """
+
+    retry_policy: RetryPolicy = DEFAULT_RETRY_POLICY
+    """Retries for the byte hooks of network results (set per instance to tune)."""
+
+    _transient: tuple[str, ...] = ()
+    """Attributes never pickled (SDK clients, credential values)."""
 
     def __init__(
         self,
@@ -88,19 +95,37 @@ class Result:
         new = self.format(**kwargs)
         new.value = value_
         assert new.location is not None  # format() always sets one
-        new.location = self._write_bytes(new.location, self.serializer.serialize(value_))
+        data = self.serializer.serialize(value_)
+        location = new.location
+        new.location = self.retry_policy.call(
+            lambda: self._write_bytes(location, data), f"Writing result to {location}"
+        )
         return new
 
     def read(self, location: str) -> Result:
         """Load the value stored at ``location`` (already formatted)."""
         new = self.copy()
         new.location = location
-        new.value = self.serializer.deserialize(self._read_bytes(location))
+        data = self.retry_policy.call(
+            lambda: self._read_bytes(location), f"Reading result from {location}"
+        )
+        new.value = self.serializer.deserialize(data)
         return new
 
     def exists(self, location: str, **kwargs: Any) -> bool:
         """Whether a value is stored at ``location`` formatted with ``kwargs``."""
-        return self._exists(_format_location(location, kwargs))
+        formatted = _format_location(location, kwargs)
+        return self.retry_policy.call(
+            lambda: self._exists(formatted), f"Checking result at {formatted}"
+        )
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k not in self._transient}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        for name in self._transient:
+            self.__dict__.setdefault(name, None)
 
     def __eq__(self, other: object) -> bool:
         if type(self) is not type(other):

@@ -2,17 +2,33 @@
 
 ``BACKENDS`` is the one table of serializable storage types: ``Storage.deserialize``
 resolves a payload's ``type`` only through it. Adding a backend is one module and one
-line here.
+line here. No backend imports its SDK until it is used.
 """
 
 from __future__ import annotations
 
-from .base import BlobStorage, Storage
+from .azure import Azure
+from .base import BlobStorage, BucketStorage, Storage
+from .gcs import GCS
 from .local import Local
 from .module import Module
+from .s3 import S3
 from .webhook import Webhook
 
-BACKENDS: dict[str, type[Storage]] = {cls.__name__: cls for cls in (Local, Module, Webhook)}
+BACKENDS: dict[str, type[Storage]] = {
+    cls.__name__: cls for cls in (Azure, GCS, Local, Module, S3, Webhook)
+}
 """Storage ``type`` name -> class, for serialization."""
 
-__all__ = ["BACKENDS", "BlobStorage", "Local", "Module", "Storage", "Webhook"]
+__all__ = [
+    "BACKENDS",
+    "GCS",
+    "S3",
+    "Azure",
+    "BlobStorage",
+    "BucketStorage",
+    "Local",
+    "Module",
+    "Storage",
+    "Webhook",
+]

@@ -22,6 +22,7 @@ from ..exceptions import (
     FlowNotFoundError,
     StorageConfigError,
 )
+from ..keys import timestamp_key
 from ..retry import DEFAULT_RETRY_POLICY, RetryPolicy
 from ..serialization import (
     flow_from_bytes_pickle,
@@ -299,3 +300,60 @@ def _warn_missing_results(flows: Any) -> None:
                     stacklevel=3,
                 )
                 break
+
+
+class BucketStorage(BlobStorage):
+    """Flows as objects in a cloud bucket or container (S3, GCS, Azure).
+
+    Each flow gets ``<flow slug>/<timestamp>`` unless a fixed key is given. In script mode
+    the script at ``local_script_path`` (default: the one being registered by the CLI) is
+    uploaded; without it the fixed key must point at a script already in the bucket.
+    """
+
+    _fixed_key_argument: ClassVar[str] = "key"
+    """The constructor argument naming one object for every flow (``key``/``blob_name``)."""
+
+    _service: ClassVar[str] = ""
+    """How users name the service in messages (``S3``, ``GCS``, ``Azure``)."""
+
+    _transient = (*BlobStorage._transient, "_client")
+
+    def __init__(
+        self,
+        fixed_key: str | None,
+        local_script_path: str | None,
+        **kwargs: Any,
+    ) -> None:
+        from ..engine.context import context
+
+        self._fixed_key = fixed_key
+        self.local_script_path = local_script_path or context.get("local_script_path")
+        self._client: Any = None
+        super().__init__(**kwargs)
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        super().__setstate__(state)
+        self._client = None
+
+    def _location_for(self, flow: Flow) -> str:
+        return self._fixed_key or timestamp_key(flow.name)
+
+    def build(self) -> Storage:
+        if self.stored_as_script and not self.local_script_path and not self._fixed_key:
+            raise StorageConfigError(
+                f"A `{self._fixed_key_argument}` must be provided to show where flow `.py` "
+                f"file is stored in {self._service} or provide a `local_script_path` pointing "
+                "to a local script that contains the flow."
+            )
+        return super().build()
+
+    @property
+    def client(self) -> Any:
+        """The SDK client, made on first use (and never pickled)."""
+        if self._client is None:
+            self._client = self._make_client()
+        return self._client
+
+    @abstractmethod
+    def _make_client(self) -> Any:
+        """Build the SDK client from the credential look-up of this backend."""
