@@ -18,6 +18,13 @@ class RunConfig:
         self.env = dict(env or {})
         self.labels: set[str] = set(labels or ())
 
+    def __getstate__(self) -> dict[str, Any]:
+        # Sorted, so a flow pickles to the same bytes under any hash seed.
+        return {**self.__dict__, "labels": sorted(self.labels)}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state, labels=set(state["labels"]))
+
     def serialize(self) -> dict[str, Any]:
         fields = {k: v for k, v in vars(self).items() if not k.startswith("_")}
         fields["labels"] = sorted(self.labels)

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import logging
-import threading
-import time
 import traceback
 from datetime import datetime, timezone
 from typing import Any
@@ -20,17 +18,15 @@ UNSUPPORTED_BY_PROCESS_AGENT = {"Docker"}
 
 
 class RegistryLogHandler(logging.Handler):
-    """Buffers log records of a flow run and writes them to the registry in batches."""
+    """Writes each log record of a flow run to the registry as it comes.
 
-    FLUSH_SECONDS = 0.5
+    Not batched: a run whose process dies must keep every line logged before.
+    """
 
     def __init__(self, registry: FlowRegistry, run_id: str) -> None:
         super().__init__(level=logging.INFO)
         self.registry = registry
         self.run_id = run_id
-        self._buffer: list[dict[str, Any]] = []
-        self._last_flush = time.monotonic()
-        self._flush_lock = threading.Lock()
 
     def emit(self, record: logging.LogRecord) -> None:
         message = record.getMessage()
@@ -42,19 +38,10 @@ class RegistryLogHandler(logging.Handler):
             "logger": record.name,
             "message": message,
         }
-        with self._flush_lock:
-            self._buffer.append(entry)
-        if time.monotonic() - self._last_flush >= self.FLUSH_SECONDS:
-            self.flush()
-
-    def flush(self) -> None:
-        with self._flush_lock:
-            batch, self._buffer = self._buffer, []
-            self._last_flush = time.monotonic()
         try:
-            self.registry.add_logs(self.run_id, batch)
-        except Exception:  # losing a log batch must not fail the run
-            self.handleError(logging.makeLogRecord({"msg": "could not store flow run logs"}))
+            self.registry.add_logs(self.run_id, [entry])
+        except Exception:  # losing a log line must not fail the run
+            self.handleError(record)
 
 
 def execute_flow_run(run_id: str, registry: FlowRegistry | None = None) -> bool:
@@ -81,8 +68,8 @@ def execute_flow_run(run_id: str, registry: FlowRegistry | None = None) -> bool:
             kind = record.storage.get("type")
             if kind in UNSUPPORTED_BY_PROCESS_AGENT:
                 raise TypeError(
-                    f"Unsupported Storage type: {kind}; run this flow with "
-                    "`prefect-storage agent docker`."
+                    f"Unsupported Storage type: {kind}; the flow lives in an image, so a "
+                    "Docker agent (`prefect-storage agent docker`) must run it, not a local agent."
                 )
             storage = Storage.deserialize(record.storage)
             secrets = resolve_secrets(storage.secrets)
@@ -117,7 +104,6 @@ def execute_flow_run(run_id: str, registry: FlowRegistry | None = None) -> bool:
         registry.set_flow_run_state(run_id, final, message=state.message, task_states=task_states)
         return state.is_successful()
     finally:
-        handler.flush()
         package_logger.removeHandler(handler)
         package_logger.setLevel(previous_level)
 

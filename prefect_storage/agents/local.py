@@ -10,6 +10,7 @@ import sys
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
 
 from ..config import HOME_ENV, home_dir
 from ..registry import REGISTRY_URL_ENV, FlowRegistry, FlowRunRecord, RunState
@@ -69,15 +70,29 @@ class LocalAgent:
         env.update(record.run_config.get("env") or {})
         working_dir = record.run_config.get("working_dir") or None
         command = [sys.executable, "-m", "prefect_storage.cli", "execute", run.id]
+        stderr = ""
         try:
-            process = subprocess.run(command, env=env, cwd=working_dir, check=False)
+            process = subprocess.run(
+                command, env=env, cwd=working_dir, check=False, stderr=subprocess.PIPE, text=True
+            )
             exit_code: int | str = process.returncode
+            stderr = process.stderr
+            sys.stderr.write(stderr)
         except OSError as exc:
             exit_code = f"not started ({exc.strerror})"
         final = self.registry.get_flow_run(run.id)
         if final.state not in RunState.FINAL:
-            self.registry.set_flow_run_state(
+            message = f"The flow run process exited with code {exit_code} before finishing."
+            tail = "\n".join(stderr.strip().splitlines()[-20:])
+            self.registry.add_logs(
                 run.id,
-                RunState.FAILED,
-                message=f"The flow run process exited with code {exit_code} before finishing.",
+                [
+                    {
+                        "timestamp": datetime.now(timezone.utc),
+                        "level": "ERROR",
+                        "logger": logger.name,
+                        "message": message + (f" Its last output:\n{tail}" if tail else ""),
+                    }
+                ],
             )
+            self.registry.set_flow_run_state(run.id, RunState.FAILED, message=message)

@@ -108,6 +108,13 @@ class Task:
                 inputs[name] = value
         return inputs
 
+    def __getstate__(self) -> dict[str, Any]:
+        # Sorted, so a flow pickles to the same bytes under any hash seed.
+        return {**self.__dict__, "tags": sorted(self.tags)}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state, tags=set(state["tags"]))
+
     def __repr__(self) -> str:
         return f"<Task: {self.name}>"
 

@@ -47,8 +47,9 @@ class Storage(ABC):
     serialized_fields: ClassVar[tuple[str, ...]] = ()
     """Constructor arguments that ``serialize()`` records and ``deserialize()`` passes back."""
 
-    _transient: ClassVar[tuple[str, ...]] = ("_flows",)
-    """Attributes left out when a storage is pickled along with a flow (clients, siblings)."""
+    _transient: ClassVar[tuple[str, ...]] = ("_flows", "flows", "digests")
+    """Attributes left out when a storage is pickled along with a flow: clients, sibling
+    flows, and where flows were put (so identical flows pickle to identical bytes)."""
 
     def __init__(
         self,
@@ -104,7 +105,7 @@ class Storage(ABC):
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
-        self._flows = {}
+        self._flows, self.flows, self.digests = {}, {}, {}
 
     # -- the user API --------------------------------------------------------------------
     def add_flow(self, flow: Flow) -> str:

@@ -5,6 +5,7 @@ a subprocess exactly as a user runs it."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -42,6 +43,9 @@ def postgres_server() -> Iterator[PostgresServer]:
         server.start()
     except Exception as exc:
         reason = f"PostgreSQL server could not be started: {exc}"
+    else:
+        reason = None
+    if reason is not None:
         if os.environ.get("CI"):
             pytest.fail(reason, pytrace=False)
         pytest.skip(reason)
@@ -120,9 +124,7 @@ class CLI:
 
     def env(self, **overrides: str | None) -> dict[str, str]:
         env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(
-            p for p in (str(REPO_ROOT), env.get("PYTHONPATH")) if p
-        )
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH")) if p)
         env["PYTHONUNBUFFERED"] = "1"
         env["COLUMNS"] = "200"  # no wrapping of long lines by rich/click
         for name, value in overrides.items():
@@ -146,16 +148,20 @@ class CLI:
             check=False,
         )
 
-    def popen(self, *args: str, **env: str | None) -> subprocess.Popen[str]:
-        return subprocess.Popen(
-            [sys.executable, "-m", "prefect_storage.cli", *args],
-            env=self.env(**env),
-            cwd=self.cwd,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+    def popen(self, *args: str, logs: Path, **env: str | None) -> subprocess.Popen[str]:
+        """Start a CLI process in the background; its stdout and stderr go to
+        ``logs.out`` and ``logs.err`` (files, so a chatty process never blocks on a pipe)."""
+        logs.parent.mkdir(parents=True, exist_ok=True)
+        with open(f"{logs}.out", "w") as out, open(f"{logs}.err", "w") as err:
+            return subprocess.Popen(
+                [sys.executable, "-m", "prefect_storage.cli", *args],
+                env=self.env(**env),
+                cwd=self.cwd,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=err,
+                text=True,
+            )
 
 
 @pytest.fixture
@@ -165,13 +171,18 @@ def cli(tmp_path: Path) -> CLI:
     return CLI(workdir)
 
 
-def stop_process(process: subprocess.Popen[str], timeout: float = 10.0) -> tuple[str, str]:
+def stop_process(process: subprocess.Popen[str], timeout: float = 10.0) -> int:
     """Interrupt a background CLI process (as Ctrl-C would), kill it if it lingers; returns
-    its output."""
+    its exit code."""
     if process.poll() is None:
-        process.send_signal(subprocess.signal.SIGINT)
+        process.send_signal(signal.SIGINT)
     try:
-        return process.communicate(timeout=timeout)
+        return process.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
         process.kill()
-        return process.communicate()
+        return process.wait()
+
+
+def read_logs(logs: Path) -> tuple[str, str]:
+    """The stdout and stderr that :meth:`CLI.popen` wrote for ``logs``."""
+    return Path(f"{logs}.out").read_text(), Path(f"{logs}.err").read_text()

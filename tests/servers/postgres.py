@@ -9,6 +9,7 @@ test a fresh database; ``stop()`` ends the server by its PID and removes the fol
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import glob
 import os
@@ -133,6 +134,8 @@ class PostgresServer:
                     stderr=subprocess.STDOUT,
                     start_new_session=True,
                 )
+            # Stopped by the session fixture; atexit too, should the session end abruptly.
+            atexit.register(self.stop)
             self._wait_until_ready(data)
         except BaseException:
             self.stop()
