@@ -4,11 +4,11 @@
 # in editable mode with its test extra. Safe to run again; it only installs what is missing.
 set -euo pipefail
 
-# Debian packages the tests need. Later: postgresql docker.io docker-registry openssh-server debootstrap
-APT_PACKAGES=(git)
+# Debian packages the tests need: git for Git storage, PostgreSQL for the shared-registry tests.
+APT_PACKAGES=(git postgresql)
 # npm packages as name@version, installed into .cache/npm (binaries in .cache/npm/node_modules/.bin).
-# Later: azurite@3.37.0
-NPM_PACKAGES=()
+# Azurite is Microsoft's Azure Blob Storage emulator.
+NPM_PACKAGES=(azurite@3.37.0)
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT=$(pwd)

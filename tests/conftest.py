@@ -35,3 +35,138 @@ def webhook_server(_webhook_server_process: WebhookServer) -> WebhookServer:
     """The loopback Webhook server, emptied and given a fresh token for each test."""
     _webhook_server_process.reset()
     return _webhook_server_process
+
+
+# --- Object-store servers: S3 (moto), GCS (gcp-storage-emulator), Azure Blob (Azurite) ------
+# Real servers as child processes on free loopback ports, one per session, reset per test.
+# Not installed: the tests skip with the reason, except under CI where they fail. Installed
+# but not starting: they fail everywhere, with the server's own output in the message.
+from collections.abc import Callable  # noqa: E402
+
+from tests.servers.azurite import Azurite  # noqa: E402
+from tests.servers.faultproxy import FaultProxy  # noqa: E402
+from tests.servers.gcs import GCSEmulator  # noqa: E402
+from tests.servers.s3 import (  # noqa: E402
+    AWS_ACCESS_KEY_ID,
+    AWS_REGION,
+    AWS_SECRET_ACCESS_KEY,
+    MotoServer,
+    ServerNotInstalled,
+    ServerProcess,
+    ServerUnavailable,
+)
+
+
+def _start_server(server: ServerProcess) -> None:
+    try:
+        server.start()
+        return
+    except ServerNotInstalled as exc:
+        not_installed, reason = True, str(exc)
+    except ServerUnavailable as exc:
+        not_installed, reason = False, str(exc)
+    if not_installed and not os.environ.get("CI"):
+        pytest.skip(reason)
+    if not_installed:
+        reason += " (under CI a missing server is a failure: run scripts/bootstrap.sh)"
+    pytest.fail(reason, pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[MotoServer]:
+    """moto's S3 server for the whole session (use ``s3`` in tests: it resets it)."""
+    server = MotoServer()
+    _start_server(server)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def s3(s3_server: MotoServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> MotoServer:
+    """The moto S3 server with no buckets, and dummy AWS credentials in the environment.
+
+    ``s3.endpoint_url``, ``s3.client()``, ``s3.new_bucket()``. The developer's own AWS
+    profile, config files and endpoint overrides are hidden from the test.
+    """
+    s3_server.reset()
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", AWS_ACCESS_KEY_ID)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", AWS_SECRET_ACCESS_KEY)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", AWS_REGION)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "aws-config-absent"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "aws-credentials-absent"))
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_REGION"):
+        monkeypatch.delenv(name, raising=False)
+    for name in list(os.environ):
+        if name.startswith("AWS_ENDPOINT_URL") or name in ("AWS_MAX_ATTEMPTS", "AWS_RETRY_MODE"):
+            monkeypatch.delenv(name)
+    return s3_server
+
+
+@pytest.fixture
+def moto_server_factory() -> Iterator[Callable[[], MotoServer]]:
+    """``moto_server_factory()`` starts a private moto server for this test (one the test may
+    ``stop()`` or ``kill()`` mid-test); every one still running is stopped at teardown."""
+    servers: list[MotoServer] = []
+
+    def start() -> MotoServer:
+        server = MotoServer()
+        servers.append(server)
+        _start_server(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def gcs_server() -> Iterator[GCSEmulator]:
+    """gcp-storage-emulator for the whole session (use ``gcs`` in tests: it wipes it)."""
+    server = GCSEmulator()
+    _start_server(server)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def gcs(gcs_server: GCSEmulator, monkeypatch: pytest.MonkeyPatch) -> GCSEmulator:
+    """The GCS emulator with no buckets; ``STORAGE_EMULATOR_HOST`` points at it.
+
+    ``gcs.endpoint``, ``gcs.client()``, ``gcs.new_bucket()``.
+    """
+    gcs_server.wipe()
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", gcs_server.endpoint)
+    return gcs_server
+
+
+@pytest.fixture(scope="session")
+def azurite_server() -> Iterator[Azurite]:
+    """Azurite's Blob service for the whole session (use ``azurite`` in tests)."""
+    server = Azurite()
+    _start_server(server)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def azurite(azurite_server: Azurite) -> Azurite:
+    """Azurite with no containers: ``azurite.connection_string``, ``.bad_connection_string``,
+    ``.connection_string_for(url)``, ``.new_container()``, ``.service_client()``."""
+    azurite_server.reset()
+    return azurite_server
+
+
+@pytest.fixture
+def fault_proxy() -> Iterator[Callable[[str], FaultProxy]]:
+    """``fault_proxy(target_url)`` starts a recording, failure-injecting proxy in front of a
+    server (e.g. ``fault_proxy(s3.endpoint_url)``); all are stopped at teardown."""
+    proxies: list[FaultProxy] = []
+
+    def start(target_url: str) -> FaultProxy:
+        proxy = FaultProxy(target_url).start()
+        proxies.append(proxy)
+        return proxy
+
+    yield start
+    for proxy in proxies:
+        proxy.stop()
