@@ -71,7 +71,8 @@ def translate(exc: Exception, what: str, container: str | None = None) -> FlowSt
     """Our error for an azure-core exception."""
     from azure.core import exceptions as az
 
-    code = str(getattr(exc, "error_code", "") or "")
+    code = getattr(exc, "error_code", None) or ""
+    code = str(getattr(code, "value", code))  # the SDK gives a StorageErrorCode enum
     status = getattr(exc, "status_code", None) or 0
     if isinstance(exc, az.ResourceNotFoundError) or status == 404:
         if code == "ContainerNotFound":
