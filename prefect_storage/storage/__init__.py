@@ -8,15 +8,16 @@ line here. No backend imports its SDK until it is used.
 from __future__ import annotations
 
 from .azure import Azure
-from .base import BlobStorage, BucketStorage, Storage
+from .base import BlobStorage, BucketStorage, RepoStorage, Storage
 from .gcs import GCS
+from .git import Git
 from .local import Local
 from .module import Module
 from .s3 import S3
 from .webhook import Webhook
 
 BACKENDS: dict[str, type[Storage]] = {
-    cls.__name__: cls for cls in (Azure, GCS, Local, Module, S3, Webhook)
+    cls.__name__: cls for cls in (Azure, GCS, Git, Local, Module, S3, Webhook)
 }
 """Storage ``type`` name -> class, for serialization."""
 
@@ -27,8 +28,10 @@ __all__ = [
     "Azure",
     "BlobStorage",
     "BucketStorage",
+    "Git",
     "Local",
     "Module",
+    "RepoStorage",
     "Storage",
     "Webhook",
 ]

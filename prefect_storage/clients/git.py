@@ -1,0 +1,133 @@
+"""The system ``git`` executable: commands run without prompts, tokens only in the
+environment (never on a command line, in a URL git stores, or in a message).
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+import shutil
+import subprocess
+from urllib.parse import urlsplit, urlunsplit
+
+from ..exceptions import (
+    BackendAuthError,
+    BackendError,
+    BackendUnavailableError,
+    FlowNotFoundError,
+    StorageConfigError,
+)
+
+SHA = re.compile(r"^[0-9a-fA-F]{40}$")
+
+_AUTH_FAILED = re.compile(
+    r"Authentication failed|could not read Username|HTTP Basic: Access denied|"
+    r"Permission denied \(publickey|403|401 Unauthorized|terminal prompts disabled",
+    re.I,
+)
+_UNREACHABLE = re.compile(
+    r"Could not resolve host|Connection refused|Connection timed out|"
+    r"unable to access|Could not read from remote repository|Network is unreachable",
+    re.I,
+)
+_MISSING_REPO = re.compile(r"not found|does not appear to be a git repository|No such", re.I)
+
+
+def split_credentials(url: str) -> tuple[str, str | None]:
+    """``url`` without userinfo, and the userinfo (``user:token``) it carried."""
+    parts = urlsplit(url)
+    if not parts.scheme or "@" not in parts.netloc or parts.scheme not in ("http", "https"):
+        return url, None
+    userinfo, _, host = parts.netloc.rpartition("@")
+    return urlunsplit(parts._replace(netloc=host)), userinfo
+
+
+def auth_header(userinfo: str) -> str:
+    """An HTTP Basic ``Authorization`` header for ``user:token`` (or a bare token)."""
+    if ":" not in userinfo:
+        userinfo += ":"
+    return "Authorization: Basic " + base64.b64encode(userinfo.encode()).decode()
+
+
+def check_ref(value: str, argument: str) -> str:
+    """Refuse refs that git could read as an option or that are not ref names."""
+    if not value or value.startswith("-") or any(c in value for c in " ~^:?*[\\\0\n"):
+        raise StorageConfigError(f"`{argument}` {value!r} is not a valid git ref name.")
+    return value
+
+
+class GitRunner:
+    """Runs git against one remote, with an optional HTTP auth header."""
+
+    def __init__(self, url: str, header: str | None = None) -> None:
+        if shutil.which("git") is None:
+            raise BackendError("Git storage needs the `git` executable; install git.")
+        self.url = url
+        env = dict(os.environ, GIT_TERMINAL_PROMPT="0", GIT_ASKPASS="", SSH_ASKPASS="")
+        env.setdefault("GIT_SSH_COMMAND", "ssh -o BatchMode=yes")
+        if header:
+            # Passed as config through the environment: invisible to `ps`, never stored.
+            count = int(env.get("GIT_CONFIG_COUNT", "0"))
+            env.update(
+                {
+                    "GIT_CONFIG_COUNT": str(count + 1),
+                    f"GIT_CONFIG_KEY_{count}": "http.extraHeader",
+                    f"GIT_CONFIG_VALUE_{count}": header,
+                }
+            )
+        self.env = env
+
+    def run(self, *args: str, cwd: str | None = None, what: str) -> str:
+        try:
+            done = subprocess.run(
+                ["git", *args],
+                cwd=cwd,
+                env=self.env,
+                capture_output=True,
+                text=True,
+                timeout=300,
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            raise BackendUnavailableError(f"{what}: git timed out talking to {self.url}") from None
+        if done.returncode != 0:
+            raise self._error(done.stderr, what)
+        return done.stdout
+
+    def _error(self, stderr: str, what: str) -> Exception:
+        detail = " ".join(stderr.strip().splitlines()[-2:])[:300]
+        if _AUTH_FAILED.search(stderr):
+            return BackendAuthError(
+                f"{what}: the git server refused the credentials for {self.url}; check the "
+                f"token secret or SSH key ({detail})"
+            )
+        if _UNREACHABLE.search(stderr) and not _MISSING_REPO.search(stderr):
+            return BackendUnavailableError(f"{what}: cannot reach {self.url} ({detail})")
+        if _MISSING_REPO.search(stderr) or "not our ref" in stderr:
+            return FlowNotFoundError(f"{what}: {detail}")
+        return BackendError(f"{what}: git failed ({detail})")
+
+    def ls_remote(self, *refs: str) -> dict[str, str]:
+        """ref name -> SHA for ``refs`` (peeled tags appear as ``name^{}``)."""
+        out = self.run("ls-remote", "--end-of-options", self.url, *refs, what="Listing refs")
+        found = {}
+        for line in out.splitlines():
+            sha, _, name = line.partition("\t")
+            found[name] = sha
+        return found
+
+    def checkout(self, sha: str, directory: str, depth: int | None) -> None:
+        """Fetch exactly commit ``sha`` into a fresh repository at ``directory``."""
+        self.run("init", "-q", directory, what="Creating a checkout")
+        fetch = ["fetch", "-q", "--no-tags"]
+        if depth:
+            fetch.append(f"--depth={int(depth)}")
+        try:
+            self.run(*fetch, "--end-of-options", self.url, sha, cwd=directory, what="Fetching")
+        except FlowNotFoundError:
+            raise FlowNotFoundError(
+                f"Commit {sha} is not in {self.url} any more (force-pushed away or deleted); "
+                "re-register the flow from a commit that exists."
+            ) from None
+        self.run("checkout", "-q", "--detach", sha, cwd=directory, what="Checking out")
