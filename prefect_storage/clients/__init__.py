@@ -24,3 +24,17 @@ def translating(translate: Translator, what: str, bucket: str | None = None) -> 
         raise
     except Exception as exc:
         raise translate(exc, what, bucket) from exc
+
+
+def lookup_token(secret_name: str | None, default_name: str) -> str | None:
+    """A token: the secret named ``secret_name``; else ``default_name`` from the run
+    context's secrets, then from the environment; else ``None`` (anonymous)."""
+    import os
+
+    from ..engine.context import context
+    from ..secrets import Secret
+
+    if secret_name:
+        return str(Secret(secret_name).get())
+    value = context.get("secrets", {}).get(default_name) or os.environ.get(default_name)
+    return str(value) if value else None

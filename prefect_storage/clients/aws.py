@@ -44,6 +44,13 @@ _UNAVAILABLE_CODES = {
     "RequestLimitExceeded",
 }
 _MISSING_OBJECT_CODES = {"NoSuchKey", "NotFound", "404"}
+_MISSING_IN_REPOSITORY_CODES = {
+    "RepositoryDoesNotExistException",
+    "FileDoesNotExistException",
+    "CommitDoesNotExistException",
+    "BranchDoesNotExistException",
+    "TagDoesNotExistException",
+}
 
 
 def check_client_options(client_options: dict[str, Any] | None) -> dict[str, Any]:
@@ -105,6 +112,8 @@ def translate(exc: Exception, what: str, bucket: str | None = None) -> FlowStora
             )
         if code in _MISSING_OBJECT_CODES or status == 404:
             return FlowNotFoundError(f"{what}: no such object ({code or status}).")
+        if code in _MISSING_IN_REPOSITORY_CODES:
+            return FlowNotFoundError(f"{what}: not found ({code}).")
         if code in _UNAVAILABLE_CODES or status == 429 or status >= 500:
             return BackendUnavailableError(f"{what}: the service failed ({code or status}).")
         return BackendError(f"{what}: AWS answered {code or status}.")

@@ -9,15 +9,19 @@ from __future__ import annotations
 
 from .azure import Azure
 from .base import BlobStorage, BucketStorage, RepoStorage, Storage
+from .codecommit import CodeCommit
 from .gcs import GCS
 from .git import Git
+from .github import GitHub
+from .gitlab import GitLab
 from .local import Local
 from .module import Module
 from .s3 import S3
 from .webhook import Webhook
 
 BACKENDS: dict[str, type[Storage]] = {
-    cls.__name__: cls for cls in (Azure, GCS, Git, Local, Module, S3, Webhook)
+    cls.__name__: cls
+    for cls in (Azure, CodeCommit, GCS, Git, GitHub, GitLab, Local, Module, S3, Webhook)
 }
 """Storage ``type`` name -> class, for serialization."""
 
@@ -28,7 +32,10 @@ __all__ = [
     "Azure",
     "BlobStorage",
     "BucketStorage",
+    "CodeCommit",
     "Git",
+    "GitHub",
+    "GitLab",
     "Local",
     "Module",
     "RepoStorage",

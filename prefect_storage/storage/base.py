@@ -105,6 +105,8 @@ class Storage(ABC):
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
+        for name in self._transient:
+            self.__dict__.setdefault(name, None)
         self._flows, self.flows, self.digests = {}, {}, {}
 
     # -- the user API --------------------------------------------------------------------
@@ -330,10 +332,6 @@ class BucketStorage(BlobStorage):
         self._client: Any = None
         super().__init__(**kwargs)
 
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        super().__setstate__(state)
-        self._client = None
-
     def _location_for(self, flow: Flow) -> str:
         return self._fixed_key or timestamp_key(flow.name)
 
@@ -375,7 +373,7 @@ class RepoStorage(BlobStorage):
     commit, however the branch moves later.
     """
 
-    def __init__(self, path: str, commit_sha: str | None = None, **kwargs: Any) -> None:
+    def __init__(self, path: str | None, commit_sha: str | None = None, **kwargs: Any) -> None:
         if not isinstance(path, str) or not path:
             raise StorageConfigError(
                 f"{type(self).__name__} needs `path`: the flow script's path in the repository."

@@ -81,11 +81,6 @@ class Webhook(BlobStorage):
         self._build_responses: dict[str, requests.Response] | None = None
         super().__init__(stored_as_script=stored_as_script, **kwargs)
 
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        super().__setstate__(state)
-        self._session = None
-        self._build_responses = None
-
     @property
     def local_script_path(self) -> str | None:  # type: ignore[override]
         return self.flow_script_path
