@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from .azure import Azure
 from .base import BlobStorage, BucketStorage, RepoStorage, Storage
+from .bitbucket import Bitbucket
 from .codecommit import CodeCommit
 from .gcs import GCS
 from .git import Git
@@ -21,7 +22,7 @@ from .webhook import Webhook
 
 BACKENDS: dict[str, type[Storage]] = {
     cls.__name__: cls
-    for cls in (Azure, CodeCommit, GCS, Git, GitHub, GitLab, Local, Module, S3, Webhook)
+    for cls in (Azure, Bitbucket, CodeCommit, GCS, Git, GitHub, GitLab, Local, Module, S3, Webhook)
 }
 """Storage ``type`` name -> class, for serialization."""
 
@@ -30,6 +31,7 @@ __all__ = [
     "GCS",
     "S3",
     "Azure",
+    "Bitbucket",
     "BlobStorage",
     "BucketStorage",
     "CodeCommit",
