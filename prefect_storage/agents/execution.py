@@ -13,9 +13,6 @@ from ..registry import FlowRegistry, RunState
 
 logger = logging.getLogger("prefect_storage.execute")
 
-UNSUPPORTED_BY_PROCESS_AGENT = {"Docker"}
-"""Storage types a local process cannot load: their flows live inside an image."""
-
 
 class RegistryLogHandler(logging.Handler):
     """Writes each log record of a flow run to the registry as it comes.
@@ -65,12 +62,6 @@ def execute_flow_run(run_id: str, registry: FlowRegistry | None = None) -> bool:
         record = registry.get_flow(run.flow_name, run.flow_version)
         registry.set_flow_run_state(run_id, RunState.RUNNING)
         try:
-            kind = record.storage.get("type")
-            if kind in UNSUPPORTED_BY_PROCESS_AGENT:
-                raise TypeError(
-                    f"Unsupported Storage type: {kind}; the flow lives in an image, so a "
-                    "Docker agent (`prefect-storage agent docker`) must run it, not a local agent."
-                )
             storage = Storage.deserialize(record.storage)
             secrets = resolve_secrets(storage.secrets)
             with context(secrets=secrets, flow_run_id=run_id):

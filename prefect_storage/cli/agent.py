@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import json
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
 from . import echo_json, main, parse_parameters
+
+if TYPE_CHECKING:
+    from ..agents import Agent
 
 
 @main.group()
@@ -31,23 +35,66 @@ def agent_local(
     name: str | None,
 ) -> None:
     """Run flows as local processes (each in a fresh `prefect-storage execute`)."""
-    import logging
-
     from ..agents import LocalAgent
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    local_agent = LocalAgent(
-        labels=list(labels),
-        hostname_label=not no_hostname_label,
-        concurrency=concurrency,
-        name=name,
+    _serve(
+        LocalAgent(
+            labels=list(labels),
+            hostname_label=not no_hostname_label,
+            concurrency=concurrency,
+            name=name,
+        ),
+        once,
+        poll_interval,
     )
+
+
+@agent.command("docker")
+@click.option("-l", "--label", "labels", multiple=True, help="Agent label (repeatable).")
+@click.option("--no-hostname-label", is_flag=True, help="Do not add this host's name as a label.")
+@click.option("--once", is_flag=True, help="Run what is scheduled now, then exit.")
+@click.option("--poll-interval", type=float, default=2.0, show_default=True)
+@click.option("--concurrency", type=int, default=1, show_default=True, help="Runs at a time.")
+@click.option("--name", help="Agent name recorded on the runs it claims.")
+@click.option("--base-url", help="Docker engine URL (default: DOCKER_HOST).")
+@click.option("--network", default="host", show_default=True, help="Container network mode.")
+def agent_docker(
+    labels: tuple[str, ...],
+    no_hostname_label: bool,
+    once: bool,
+    poll_interval: float,
+    concurrency: int,
+    name: str | None,
+    base_url: str | None,
+    network: str,
+) -> None:
+    """Run flows in containers: Docker storage images, or DockerRun(image=...)."""
+    from ..agents import DockerAgent
+
+    _serve(
+        DockerAgent(
+            labels=list(labels),
+            hostname_label=not no_hostname_label,
+            concurrency=concurrency,
+            name=name,
+            base_url=base_url,
+            network=network,
+        ),
+        once,
+        poll_interval,
+    )
+
+
+def _serve(chosen: Agent, once: bool, poll_interval: float) -> None:
+    import logging
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     if once:
-        done = local_agent.run_once()
-        click.echo(f"Agent {local_agent.name} executed {len(done)} flow run(s).")
+        done = chosen.run_once()
+        click.echo(f"Agent {chosen.name} executed {len(done)} flow run(s).")
         return
     try:
-        local_agent.start(poll_interval=poll_interval)
+        chosen.start(poll_interval=poll_interval)
     except KeyboardInterrupt:
         click.echo("Agent stopped.")
 

@@ -11,6 +11,7 @@ from .azure import Azure
 from .base import BlobStorage, BucketStorage, RepoStorage, Storage
 from .bitbucket import Bitbucket
 from .codecommit import CodeCommit
+from .docker import Docker
 from .gcs import GCS
 from .git import Git
 from .github import GitHub
@@ -22,7 +23,20 @@ from .webhook import Webhook
 
 BACKENDS: dict[str, type[Storage]] = {
     cls.__name__: cls
-    for cls in (Azure, Bitbucket, CodeCommit, GCS, Git, GitHub, GitLab, Local, Module, S3, Webhook)
+    for cls in (
+        Azure,
+        Bitbucket,
+        CodeCommit,
+        Docker,
+        GCS,
+        Git,
+        GitHub,
+        GitLab,
+        Local,
+        Module,
+        S3,
+        Webhook,
+    )
 }
 """Storage ``type`` name -> class, for serialization."""
 
@@ -35,6 +49,7 @@ __all__ = [
     "BlobStorage",
     "BucketStorage",
     "CodeCommit",
+    "Docker",
     "Git",
     "GitHub",
     "GitLab",

@@ -1,0 +1,77 @@
+"""The Docker agent: runs each claimed flow run in a container."""
+
+from __future__ import annotations
+
+import os
+
+from ..config import HOME_ENV, home_dir
+from ..registry import REGISTRY_URL_ENV, FlowRecord, FlowRegistry, FlowRunRecord
+from .base import Agent
+
+
+class DockerAgent(Agent):
+    """Executes runs in containers: the Docker storage's image, else the run config's.
+
+    Containers use the host network (so a registry or backend on this machine is
+    reachable) and see the home folder at the same path (for the SQLite registry).
+    """
+
+    kind = "docker-agent"
+
+    def __init__(
+        self,
+        labels: list[str] | None = None,
+        registry: FlowRegistry | None = None,
+        name: str | None = None,
+        hostname_label: bool = True,
+        concurrency: int = 1,
+        base_url: str | None = None,
+        network: str = "host",
+    ) -> None:
+        super().__init__(labels, registry, name, hostname_label, concurrency)
+        self.base_url = base_url
+        self.network = network
+
+    def _image(self, record: FlowRecord) -> str | None:
+        storage = record.storage
+        if storage.get("type") == "Docker" and storage.get("image_name"):
+            from ..storage import Storage
+
+            return Storage.deserialize(storage).name
+        return record.run_config.get("image")
+
+    def _refusal(self, record: FlowRecord) -> str | None:
+        if self._image(record) is None:
+            return (
+                "No image to run this flow in: use Docker storage, or a DockerRun(image=...) "
+                "run config."
+            )
+        return None
+
+    def _launch(self, run: FlowRunRecord, record: FlowRecord) -> tuple[int | str, str]:
+        from .._deps import import_optional
+
+        docker = import_optional("docker", "docker")
+        client = docker.DockerClient(
+            base_url=self.base_url or os.environ.get("DOCKER_HOST") or None
+        )
+        home = str(home_dir())
+        environment = {
+            REGISTRY_URL_ENV: self.registry.url,
+            HOME_ENV: home,
+            **(record.run_config.get("env") or {}),
+        }
+        container = client.containers.run(
+            self._image(record),
+            ["python", "-m", "prefect_storage.cli", "execute", run.id],
+            environment=environment,
+            network_mode=self.network,
+            volumes={home: {"bind": home, "mode": "rw"}},
+            detach=True,
+        )
+        try:
+            exit_code = container.wait()["StatusCode"]
+            output = container.logs(stdout=True, stderr=True).decode(errors="replace")
+        finally:
+            container.remove(force=True)
+        return exit_code, output
