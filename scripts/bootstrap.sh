@@ -5,7 +5,7 @@
 set -euo pipefail
 
 # Debian packages the tests need: git for Git storage, PostgreSQL for the shared-registry tests.
-APT_PACKAGES=(git postgresql)
+APT_PACKAGES=(git postgresql openssh-server)
 # npm packages as name@version, installed into .cache/npm (binaries in .cache/npm/node_modules/.bin).
 # Azurite is Microsoft's Azure Blob Storage emulator.
 NPM_PACKAGES=(azurite@3.37.0)
@@ -34,7 +34,14 @@ else
     say "installing Debian packages: ${apt_missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
+    # The tests start their own servers: keep apt from starting system services.
+    policy=/usr/sbin/policy-rc.d
+    if [ ! -e "$policy" ]; then
+        printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod 755 "$policy"
+        trap 'rm -f "$policy"' EXIT
+    fi
     apt-get install -y -qq --no-install-recommends "${apt_missing[@]}" >/dev/null
+    [ "$(trap -p EXIT)" ] && rm -f "$policy" && trap - EXIT
 fi
 
 # --- npm packages ----------------------------------------------------------------------------

@@ -170,3 +170,173 @@ def fault_proxy() -> Iterator[Callable[[str], FaultProxy]]:
     yield start
     for proxy in proxies:
         proxy.stop()
+
+
+# --- PostgreSQL, for the flow registry (tests/registry and the idioms) -----------------------
+from tests.servers.postgres import PostgresServer  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One PostgreSQL server for the session; a test database per test on top of it.
+
+    Under CI a server that does not start fails the tests that need it; elsewhere they are
+    skipped with the reason (e.g. PostgreSQL not installed: run scripts/bootstrap.sh).
+    """
+    server = PostgresServer()
+    try:
+        server.start()
+    except Exception as exc:
+        reason = f"PostgreSQL server could not be started: {exc}"
+    else:
+        reason = None
+    if reason is not None:
+        if os.environ.get("CI"):
+            pytest.fail(reason, pytrace=False)
+        pytest.skip(reason)
+    yield server
+    server.stop()
+
+
+# --- Git repositories and the services that host them ----------------------------------------
+# Real bare repositories (GitRepoFactory) served by real git transports (git daemon, git
+# http-backend behind HTTP Basic auth, OpenSSH's sshd) and by local fakes of the GitHub, GitLab,
+# Bitbucket and CodeCommit APIs that read those same repositories. Servers live for the session
+# and serve one session folder; every test creates its repositories in its own namespace
+# inside it (``git_repos``), and gets each server reset (new token, no recorded requests).
+import shutil as _shutil  # noqa: E402
+import uuid as _uuid  # noqa: E402
+
+from tests.servers.codecommit import CodeCommitServer  # noqa: E402
+from tests.servers.git import (  # noqa: E402
+    GitDaemon,
+    GitHTTPServer,
+    GitRepoFactory,
+    SSHGitServer,
+)
+from tests.servers.repo_api import RepoAPIServer  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def git_served_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The folder every session git server serves (repositories go into per-test folders)."""
+    return tmp_path_factory.mktemp("git-served")
+
+
+@pytest.fixture
+def git_repos(git_served_root: Path) -> Iterator[GitRepoFactory]:
+    """Creates real bare repositories for this test: ``git_repos.create("flows", {path:
+    content})`` returns a ``BareRepo`` (``commit``, ``tag``, ``branch``, ``delete``,
+    ``force_push``, ``purge_unreachable``, ``rev_parse``); every git server fixture serves
+    them (``git_daemon.url(repo)``, ``git_http.url(repo)``, ``git_ssh.url(repo)``)."""
+    namespace = f"t-{_uuid.uuid4().hex[:10]}"
+    yield GitRepoFactory(git_served_root, namespace=namespace)
+    _shutil.rmtree(git_served_root / namespace, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def _git_daemon_process(git_served_root: Path) -> Iterator[GitDaemon]:
+    server = GitDaemon(git_served_root)
+    _start_server(server)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def git_daemon(_git_daemon_process: GitDaemon) -> GitDaemon:
+    """``git daemon`` (anonymous ``git://``) serving ``git_repos``: ``git_daemon.url(repo)``."""
+    return _git_daemon_process
+
+
+@pytest.fixture(scope="session")
+def _git_http_process(git_served_root: Path) -> Iterator[GitHTTPServer]:
+    server = GitHTTPServer(git_served_root)
+    _start_server(server)  # type: ignore[arg-type]  # same start()/errors as a ServerProcess
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def git_http(_git_http_process: GitHTTPServer) -> GitHTTPServer:
+    """Smart HTTP (``git http-backend``) serving ``git_repos`` behind Basic auth with a fresh
+    ``git_http.token`` (any user name): ``url(repo)``, ``basic_header()``, ``requests``
+    (method, path, headers of every request), ``token_seen_in_urls()``."""
+    _git_http_process.reset()
+    return _git_http_process
+
+
+@pytest.fixture(scope="session")
+def _git_https_process(git_served_root: Path) -> Iterator[GitHTTPServer]:
+    server = GitHTTPServer(git_served_root, https=True)
+    _start_server(server)  # type: ignore[arg-type]
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def git_https(_git_https_process: GitHTTPServer) -> GitHTTPServer:
+    """``git_http`` over HTTPS with a self-signed certificate: ``git_https.ca_file`` is the
+    file for ``GIT_SSL_CAINFO`` (``git_https.git_environment()`` sets it)."""
+    _git_https_process.reset()
+    return _git_https_process
+
+
+@pytest.fixture(scope="session")
+def _git_ssh_process(git_served_root: Path) -> Iterator[SSHGitServer]:
+    server = SSHGitServer(git_served_root)
+    _start_server(server)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def git_ssh(_git_ssh_process: SSHGitServer) -> SSHGitServer:
+    """OpenSSH's sshd (as root, key-only) serving ``git_repos``: ``git_ssh.url(repo)``
+    (``ssh://root@127.0.0.1:N/abs/path.git``), ``scp_url(repo)``, ``ssh_command`` (the
+    ``GIT_SSH_COMMAND`` with the client key), ``client_key``."""
+    return _git_ssh_process
+
+
+@pytest.fixture(scope="session")
+def _repo_api_process() -> Iterator[RepoAPIServer]:
+    server = RepoAPIServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def repo_api(_repo_api_process: RepoAPIServer) -> RepoAPIServer:
+    """The GitHub / GitLab / Bitbucket Server / Bitbucket Cloud API fake, with no repositories
+    and fresh credentials: ``repo_api.add_repo("acme/flows", bare_repo, public=False)``, then
+    ``github_url``/``gitlab_url``/``bitbucket_url``/``bitbucket_cloud_url`` with
+    ``repo_api.token`` (or ``username``/``password`` for Bitbucket Cloud); ``requests``."""
+    _repo_api_process.reset()
+    return _repo_api_process
+
+
+@pytest.fixture(scope="session")
+def _codecommit_process() -> Iterator[CodeCommitServer]:
+    server = CodeCommitServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def codecommit_server(
+    _codecommit_process: CodeCommitServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> CodeCommitServer:
+    """The CodeCommit endpoint with no repositories: ``codecommit_server.add_repo("flows",
+    bare_repo)``, ``.endpoint_url``, ``.client()``, ``.requests``. Dummy AWS credentials are
+    in the environment (the access key it accepts); the developer's AWS profile is hidden."""
+    _codecommit_process.reset()
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", AWS_ACCESS_KEY_ID)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", AWS_SECRET_ACCESS_KEY)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", AWS_REGION)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "aws-config-absent"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "aws-credentials-absent"))
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_REGION"):
+        monkeypatch.delenv(name, raising=False)
+    for name in list(os.environ):
+        if name.startswith("AWS_ENDPOINT_URL") or name in ("AWS_MAX_ATTEMPTS", "AWS_RETRY_MODE"):
+            monkeypatch.delenv(name)
+    return _codecommit_process

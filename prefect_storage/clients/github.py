@@ -48,7 +48,7 @@ def translate(exc: Exception, what: str, repo: str | None = None) -> FlowStorage
                 f"{what}: GitHub refused the token ({status}); check the access token secret "
                 f"(or {TOKEN_NAME})."
             )
-        if status == 404:
+        if status in (404, 422):  # 422: "No commit found for SHA"
             return FlowNotFoundError(
                 f"{what}: not found in {repo!r}. Check that it exists (and is spelled "
                 "correctly), and that the token can read the repository."

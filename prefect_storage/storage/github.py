@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 from ..clients.github import github_client, translated_errors
+from ..exceptions import StorageConfigError
 from .base import RepoStorage
 
 
@@ -61,7 +63,11 @@ class GitHub(RepoStorage):
         )
         with translated_errors(f"Reading {location!r} at {ref or 'the default branch'}", self.repo):
             contents = self._repository().get_contents(location, **({"ref": ref} if ref else {}))
-        if isinstance(contents, list):
-            raise TypeError(f"{location!r} in {self.repo!r} is a directory, not a flow script")
+            if isinstance(contents, list):
+                raise StorageConfigError(f"`path` {location!r} in {self.repo!r} is a directory.")
+            if contents.encoding == "none":
+                # Files over 1 MiB come without content: read them as a git blob.
+                blob = self._repository().get_git_blob(contents.sha)
+                return base64.b64decode(blob.content)
         data: bytes = contents.decoded_content
         return data
