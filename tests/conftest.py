@@ -340,3 +340,92 @@ def codecommit_server(
         if name.startswith("AWS_ENDPOINT_URL") or name in ("AWS_MAX_ATTEMPTS", "AWS_RETRY_MODE"):
             monkeypatch.delenv(name)
     return _codecommit_process
+
+
+# --- Docker: a real engine, a local registry, a Python base image, this package's wheel ------
+# tests/servers/docker.py. No image can be pulled here: `python_base_image` is built locally
+# (debootstrap + docker import; cached in .cache/, so only the first session pays ~1 min).
+# A missing dockerd / docker-registry / debootstrap skips outside CI and fails under CI; a
+# daemon, registry or build that fails fails everywhere.
+from tests.servers import docker as _docker_servers  # noqa: E402
+from tests.servers.docker import DockerDaemon, LocalRegistry  # noqa: E402
+
+
+def _docker_progress(config: pytest.Config) -> Callable[[str], None]:
+    """Progress lines for slow set-up steps, shown on the terminal even while capturing."""
+    capture = config.pluginmanager.getplugin("capturemanager")
+
+    def progress(message: str) -> None:
+        if capture is None:
+            _docker_servers.print_progress(message)
+            return
+        with capture.global_and_fixture_disabled():
+            _docker_servers.print_progress(message)
+
+    return progress
+
+
+@pytest.fixture(scope="session")
+def docker_daemon() -> Iterator[DockerDaemon]:
+    """``dockerd`` for the whole session on a private socket (``docker_daemon.host``,
+    ``.client()``); sets no environment (use ``docker_env`` for ``DOCKER_HOST``). Images tagged
+    ``prefect-storage-test/...`` persist between sessions; other images and all containers
+    are removed when it starts and stops. Containers run with ``network_mode`` "none"/"host"."""
+    daemon = DockerDaemon()
+    _start_server(daemon)
+    yield daemon
+    daemon.stop()
+
+
+@pytest.fixture
+def docker_env(
+    monkeypatch: pytest.MonkeyPatch, docker_daemon: DockerDaemon, tmp_path: Path
+) -> DockerDaemon:
+    """``DOCKER_HOST`` set to the session's daemon for this test (``docker.from_env()`` works);
+    TLS and context variables removed, ``DOCKER_CONFIG`` an empty folder (no credentials or
+    helpers from ``~/.docker``). Returns the daemon."""
+    monkeypatch.setenv("DOCKER_HOST", docker_daemon.host)
+    for name in ("DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH", "DOCKER_CONTEXT", "DOCKER_API_VERSION"):
+        monkeypatch.delenv(name, raising=False)
+    config = tmp_path / "docker-config"
+    config.mkdir(exist_ok=True)
+    monkeypatch.setenv("DOCKER_CONFIG", str(config))
+    return docker_daemon
+
+
+@pytest.fixture(scope="session")
+def docker_registry() -> Iterator[LocalRegistry]:
+    """A Docker registry on loopback for the session: push to ``f"{docker_registry.url}/name:tag"``
+    (``127.0.0.1:PORT``, plain HTTP); ``.tags(name)``. Use unique repository names per test."""
+    registry = LocalRegistry()
+    _start_server(registry)
+    yield registry
+    registry.stop()
+
+
+@pytest.fixture(scope="session")
+def python_base_image(docker_daemon: DockerDaemon, pytestconfig: pytest.Config) -> str:
+    """``prefect-storage-test/python:bookworm`` in ``docker_daemon``: Debian 12, python3 3.11
+    (also ``python``), pip with ``PIP_BREAK_SYSTEM_PACKAGES=1``, the host CA bundle. Build
+    FROM it with ``network_mode="host"`` to ``pip install`` from the package index; never pull
+    it (``local_image=True`` for Docker storage)."""
+    try:
+        return _docker_servers.python_base_image(docker_daemon, _docker_progress(pytestconfig))
+    except ServerNotInstalled as exc:
+        if not os.environ.get("CI"):
+            pytest.skip(str(exc))
+        pytest.fail(f"{exc} (under CI this is a failure: run scripts/bootstrap.sh)", pytrace=False)
+    except Exception as exc:
+        pytest.fail(f"the Python base image could not be built: {exc}", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def package_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A wheel of this checkout (``prefect_storage-<version>-py3-none-any.whl``), built once
+    per session, to ``COPY`` into images and ``pip install`` there."""
+    try:
+        return _docker_servers.build_wheel(
+            _docker_servers.REPO_ROOT, tmp_path_factory.mktemp("wheel")
+        )
+    except Exception as exc:
+        pytest.fail(str(exc), pytrace=False)

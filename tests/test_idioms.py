@@ -12,9 +12,16 @@ Rules (the pages are written to them; see ``idioms/README.md``):
   ``PREFECT_STORAGE_HOME`` (the autouse ``home`` fixture), ``WEBHOOK_URL`` and
   ``WEBHOOK_TOKEN`` pointing at the loopback Webhook server, and the directory of this
   interpreter first on ``PATH`` (so ``prefect-storage`` and ``python`` are this
-  environment's). ``sys.path``, ``os.environ``, the warning filters and the working
-  directory are restored after the page, and the modules it imported from its working
-  directory are dropped from ``sys.modules``.
+  environment's). No ``PREFECT_STORAGE_REGISTRY_URL`` comes in from the shell, so the
+  registry is the page's own SQLite file under its home. ``sys.path``, ``os.environ``, the
+  warning filters and the working directory are restored after the page, and the modules it
+  imported from its working directory are dropped from ``sys.modules``.
+* A page that talks to servers names them in a comment above its title, e.g.
+  ``<!-- needs: s3 gcs azurite postgres -->``; only those are started, and they reach the
+  page as environment variables: ``S3_ENDPOINT_URL`` (moto's S3 server, with dummy AWS
+  credentials in ``AWS_*``), ``STORAGE_EMULATOR_HOST`` (the GCS emulator),
+  ``AZURE_STORAGE_CONNECTION_STRING`` (Azurite) and ``REGISTRY_URL`` (a fresh, empty
+  database on a PostgreSQL server). Each starts empty for each page.
 """
 
 from __future__ import annotations
@@ -32,6 +39,7 @@ from typing import Any
 
 import pytest
 
+from prefect_storage.registry import REGISTRY_URL_ENV
 from tests.servers.webhook import WebhookServer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,6 +51,10 @@ SHOWN_ONLY = {"text"}
 LANGUAGES = sorted({*RUN_AS, *SHOWN_ONLY})
 
 BASH_TIMEOUT = 120
+SERVERS = ("s3", "gcs", "azurite", "postgres")
+"""What a page may name in its ``<!-- needs: ... -->`` comment."""
+
+_NEEDS = re.compile(r"^<!--\s*needs:(?P<names>[^>]*)-->$")
 _FENCE = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})[ \t]*(?P<info>.*)$")
 _FAILED_LINE = "__idioms_failed_line__"
 
@@ -87,6 +99,39 @@ def parse_blocks(page: Path) -> list[Block]:
         blocks.append(Block(len(blocks) + 1, language, start + 1, "\n".join(body) + "\n"))
         index += 1
     return blocks
+
+
+def page_needs(page: Path) -> list[str]:
+    """The servers a page names in ``<!-- needs: ... -->`` comments above its title."""
+    needs: list[str] = []
+    for line in page.read_text(encoding="utf-8").splitlines():
+        if not line.strip():
+            continue
+        match = _NEEDS.match(line.strip())
+        if match is None:
+            break
+        needs.extend(match["names"].split())
+    unknown = sorted(set(needs) - set(SERVERS))
+    assert not unknown, f"idioms/{page.name}: unknown server(s) {unknown}; use {list(SERVERS)}"
+    return needs
+
+
+def provide_servers(
+    page: Path, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Start the servers ``page`` needs and put their addresses in the environment."""
+    needs = page_needs(page)
+    if "s3" in needs:
+        s3 = request.getfixturevalue("s3")  # also sets dummy AWS_* credentials
+        monkeypatch.setenv("S3_ENDPOINT_URL", s3.endpoint_url)
+    if "gcs" in needs:
+        request.getfixturevalue("gcs")  # sets STORAGE_EMULATOR_HOST
+    if "azurite" in needs:
+        azurite = request.getfixturevalue("azurite")
+        monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING", azurite.connection_string)
+    if "postgres" in needs:
+        server = request.getfixturevalue("postgres_server")
+        monkeypatch.setenv("REGISTRY_URL", server.url(server.create_database("idioms")))
 
 
 def _python_failure(page: Path, block: Block, filename: str, exc: BaseException) -> str:
@@ -161,6 +206,7 @@ def test_idiom_page(
     page: Path,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
     webhook_server: WebhookServer,
 ) -> None:
     blocks = parse_blocks(page)
@@ -176,6 +222,8 @@ def test_idiom_page(
     monkeypatch.chdir(workdir)
     monkeypatch.setenv("WEBHOOK_URL", webhook_server.url)
     monkeypatch.setenv("WEBHOOK_TOKEN", webhook_server.token)
+    monkeypatch.delenv(REGISTRY_URL_ENV, raising=False)
+    provide_servers(page, request, monkeypatch)
     bindir = os.path.dirname(sys.executable)
     monkeypatch.setenv("PATH", bindir + os.pathsep + os.environ.get("PATH", ""))
 
@@ -219,6 +267,8 @@ def test_idiom_page_shape(page: Path) -> None:
     """Title, a "When to use this" paragraph first, and a "What can go wrong" section."""
     text = page.read_text(encoding="utf-8")
     lines = [line for line in text.splitlines() if line.strip()]
+    while lines and _NEEDS.match(lines[0].strip()):
+        lines.pop(0)  # the page's <!-- needs: ... --> comments
     assert lines[0].startswith("# "), f"idioms/{page.name} must start with a '# Title'"
     assert lines[1].startswith("**When to use this"), (
         f"idioms/{page.name}: the paragraph after the title must start with '**When to use this'"

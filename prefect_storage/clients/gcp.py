@@ -31,7 +31,13 @@ def storage_client(project: str | None = None) -> Any:
     if isinstance(info, dict):
         from google.oauth2 import service_account
 
-        credentials = service_account.Credentials.from_service_account_info(info)
+        try:
+            credentials = service_account.Credentials.from_service_account_info(info)
+        except (ValueError, KeyError) as exc:  # MalformedError is a ValueError
+            raise BackendAuthError(
+                f"The {CREDENTIALS_SECRET} secret is not a valid service-account key "
+                f"({type(exc).__name__}); paste the whole JSON key file as its value."
+            ) from None
         return storage.Client(project=project or credentials.project_id, credentials=credentials)
     try:
         return storage.Client(project=project)
@@ -74,3 +80,14 @@ def translate(exc: Exception, what: str, bucket: str | None = None) -> FlowStora
 def translated_errors(what: str, bucket: str | None = None) -> AbstractContextManager[None]:
     """Within the block, Google errors become ours (see :func:`translate`)."""
     return translating(translate, what, bucket)
+
+
+def upload(blob: Any, data: bytes, what: str, bucket: str, timeout: float) -> None:
+    """Upload ``data`` to ``blob``; a 404 on upload can only mean the bucket is missing."""
+    try:
+        with translated_errors(what, bucket):
+            blob.upload_from_string(data, retry=None, timeout=timeout)
+    except FlowNotFoundError:
+        raise BucketNotFoundError(
+            f"{what}: the bucket {bucket!r} does not exist; create it or fix `bucket`."
+        ) from None

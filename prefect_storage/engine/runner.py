@@ -206,23 +206,29 @@ class TaskRunner:
         )
         if not wanted:
             return Success("Task run succeeded.", result=value)
-        if target_location is not None:
-            result = result.copy()
-            # Escaped so that write()'s own formatting yields exactly the checked location.
-            result.location = target_location.replace("{", "{{").replace("}", "}}")
+        # Formatted once, so an error names exactly the location that failed.
+        try:
+            located = result.format(**fmt) if target_location is None else result.copy()
+        except Exception as exc:
+            return self._write_failed(repr(result.location), exc)
+        where = target_location if target_location is not None else located.location
+        # Escaped so that write()'s own formatting keeps exactly this location.
+        located.location = where.replace("{", "{{").replace("}", "}}")
         # Not retried: re-running the task would repeat its side effects for a storage error.
         try:
-            written = result.write(value, **fmt)
+            written = located.write(value)
         except NotImplementedError:
             # A plain Result stores nothing (legacy behaviour): the value stays in memory only.
             return Success("Task run succeeded.", result=value)
         except Exception as exc:
-            where = _describe_location(result, fmt)
-            task_logger.exception(
-                "Task %r: could not write its result to %s", self.task.name, where
-            )
-            return Failed(f"Could not write the task's result to {where}: {exc}", result=exc)
+            return self._write_failed(repr(where), exc)
         return Success("Task run succeeded.", result=value, location=written.location)
+
+    def _write_failed(self, where: str, exc: Exception) -> State:
+        task_logger.error(
+            "Task %r: could not write its result to %s", self.task.name, where, exc_info=exc
+        )
+        return Failed(f"Could not write the task's result to {where}: {exc}", result=exc)
 
 
 def _format_kwargs(inputs: Mapping[str, Any]) -> dict[str, Any]:
@@ -231,13 +237,6 @@ def _format_kwargs(inputs: Mapping[str, Any]) -> dict[str, Any]:
     # A secret must never end up in a stored location or file name.
     values.pop("secrets", None)
     return {**values, **values.get("parameters", {}), **inputs}
-
-
-def _describe_location(result: Any, fmt: dict[str, Any]) -> str:
-    try:
-        return repr(result.format(**fmt).location)
-    except Exception:
-        return repr(getattr(result, "location", None))
 
 
 def _new_id() -> str:

@@ -121,7 +121,8 @@ class FlowRegistry:
             url = make_url(self.url)
         except ArgumentError:
             raise RegistryError(
-                f"{REGISTRY_URL_ENV} is not a valid database URL; use e.g. "
+                f"The flow registry URL ({REGISTRY_URL_ENV} or `registry=`) is not a valid "
+                "database URL; use e.g. "
                 "postgresql://user@host/db or sqlite:////path/registry.db"
             ) from None
         connect_args: dict[str, Any] = {}

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
+from typing import Any
+
 from sqlalchemy import (
     JSON,
     Column,
@@ -12,8 +15,22 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    TypeDecorator,
     UniqueConstraint,
 )
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every database (SQLite drops the zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_result_value(self, value: Any, dialect: Any) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value
+
 
 metadata = MetaData()
 
@@ -29,7 +46,7 @@ flows = Table(
     Column("run_config", JSON, nullable=False),
     Column("parameters", JSON, nullable=False),
     Column("sha256", String(64)),
-    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
     UniqueConstraint("name", "version", name="uq_flow_name_version"),
 )
 
@@ -44,10 +61,10 @@ flow_runs = Table(
     Column("message", Text),
     Column("agent", String(255)),
     Column("task_states", JSON),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("claimed_at", DateTime(timezone=True)),
-    Column("started_at", DateTime(timezone=True)),
-    Column("finished_at", DateTime(timezone=True)),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("claimed_at", UTCDateTime()),
+    Column("started_at", UTCDateTime()),
+    Column("finished_at", UTCDateTime()),
 )
 
 flow_run_logs = Table(
@@ -55,7 +72,7 @@ flow_run_logs = Table(
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("flow_run_id", String(36), ForeignKey("flow_runs.id"), nullable=False, index=True),
-    Column("timestamp", DateTime(timezone=True), nullable=False),
+    Column("timestamp", UTCDateTime(), nullable=False),
     Column("level", String(16), nullable=False),
     Column("logger", String(255), nullable=False),
     Column("message", Text, nullable=False),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..clients.gcp import storage_client, translated_errors
+from ..clients.gcp import storage_client, translated_errors, upload
 from .base import Result
 
 
@@ -26,10 +26,8 @@ class GCSResult(Result):
         return self._client.bucket(self.bucket).blob(location)
 
     def _write_bytes(self, location: str, data: bytes) -> str:
-        with translated_errors(f"Writing result gs://{self.bucket}/{location}", self.bucket):
-            self._blob(location).upload_from_string(
-                data, retry=None, timeout=self.retry_policy.attempt_timeout
-            )
+        what = f"Writing result gs://{self.bucket}/{location}"
+        upload(self._blob(location), data, what, self.bucket, self.retry_policy.attempt_timeout)
         return location
 
     def _read_bytes(self, location: str) -> bytes:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..clients.gcp import storage_client, translated_errors
+from ..clients.gcp import storage_client, translated_errors, upload
 from .base import BucketStorage
 
 
@@ -51,10 +51,8 @@ class GCS(BucketStorage):
         return self.client.bucket(self.bucket).blob(location)
 
     def _put(self, location: str, data: bytes) -> None:
-        with translated_errors(f"Uploading to gs://{self.bucket}/{location}", self.bucket):
-            self._blob(location).upload_from_string(
-                data, retry=None, timeout=self.retry_policy.attempt_timeout
-            )
+        what = f"Uploading to gs://{self.bucket}/{location}"
+        upload(self._blob(location), data, what, self.bucket, self.retry_policy.attempt_timeout)
 
     def _get(self, location: str) -> bytes:
         self.logger.info("Downloading %s from %s", location, self.bucket)

@@ -31,28 +31,6 @@ def _no_ambient_registry(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(REGISTRY_URL_ENV, raising=False)
 
 
-@pytest.fixture(scope="session")
-def postgres_server() -> Iterator[PostgresServer]:
-    """One PostgreSQL server for the session; a test database per test on top of it.
-
-    Under CI a server that does not start fails the tests that need it; elsewhere they are
-    skipped with the reason (e.g. PostgreSQL not installed: run scripts/bootstrap.sh).
-    """
-    server = PostgresServer()
-    try:
-        server.start()
-    except Exception as exc:
-        reason = f"PostgreSQL server could not be started: {exc}"
-    else:
-        reason = None
-    if reason is not None:
-        if os.environ.get("CI"):
-            pytest.fail(reason, pytrace=False)
-        pytest.skip(reason)
-    yield server
-    server.stop()
-
-
 @pytest.fixture(params=["sqlite", "postgresql"])
 def registry_url(
     request: pytest.FixtureRequest,
