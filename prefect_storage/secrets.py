@@ -32,6 +32,7 @@ __all__ = [
     "Secret",
     "delete_secret",
     "list_secret_names",
+    "redact_in_logs",
     "redacted_in_logs",
     "render_recording_values",
     "render_templates",
@@ -218,7 +219,11 @@ HTTP_LOGGERS = ("urllib3.connectionpool", "urllib3.util.retry", "urllib3.connect
 class _Redactor(logging.Filter):
     def __init__(self, values: list[str]) -> None:
         super().__init__()
-        self.values = sorted({v for v in values if v}, key=len, reverse=True)
+        self.values: list[str] = []
+        self.add(values)
+
+    def add(self, values: list[str]) -> None:
+        self.values = sorted({*self.values, *(v for v in values if v)}, key=len, reverse=True)
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
@@ -226,6 +231,19 @@ class _Redactor(logging.Filter):
             message = message.replace(value, "***")
         record.msg, record.args = message, ()
         return True
+
+
+_PERMANENT_REDACTORS: dict[str, _Redactor] = {}
+
+
+def redact_in_logs(values: list[str], loggers: tuple[str, ...]) -> None:
+    """From now on in this process, mask ``values`` in what ``loggers`` log."""
+    for name in loggers:
+        redactor = _PERMANENT_REDACTORS.get(name)
+        if redactor is None:
+            redactor = _PERMANENT_REDACTORS[name] = _Redactor([])
+            logging.getLogger(name).addFilter(redactor)
+        redactor.add(values)
 
 
 @contextmanager

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from contextlib import AbstractContextManager
 from typing import Any
+from urllib.parse import urlsplit
 
 from .._deps import import_optional
 from ..engine.context import context
@@ -17,10 +18,14 @@ from ..exceptions import (
     StorageConfigError,
 )
 from ..retry import DEFAULT_RETRY_POLICY, RetryPolicy
+from ..secrets import redact_in_logs
 from . import translating
 
 CREDENTIALS_SECRET = "AWS_CREDENTIALS"
 """Context secret with ``ACCESS_KEY``, ``SECRET_ACCESS_KEY`` and optional ``SESSION_TOKEN``."""
+
+BOTOCORE_LOGGERS = ("botocore.auth", "botocore.endpoint", "botocore.hooks", "botocore.parsers")
+"""botocore loggers whose DEBUG output can carry credentials."""
 
 CREDENTIAL_OPTIONS = ("aws_access_key_id", "aws_secret_access_key", "aws_session_token")
 """boto3 arguments that hold credentials: never accepted in (serialized) client options."""
@@ -81,6 +86,8 @@ def boto_client(
             "aws_secret_access_key": credentials.get("SECRET_ACCESS_KEY"),
             "aws_session_token": credentials.get("SESSION_TOKEN"),
         }
+        # botocore's DEBUG logs print request headers, session token included.
+        redact_in_logs([str(v) for v in kwargs.values() if v], BOTOCORE_LOGGERS)
     config = Config(
         # One attempt per call: retries come from the shared policy.
         retries={"total_max_attempts": 1, "mode": "standard"},
@@ -123,8 +130,10 @@ def translate(exc: Exception, what: str, bucket: str | None = None) -> FlowStora
             "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY environment variables or a profile."
         )
     if isinstance(exc, (errors.ConnectionError, errors.HTTPClientError)):
+        endpoint = urlsplit(str(exc.kwargs.get("endpoint_url") or ""))
+        where = f" {endpoint.scheme}://{endpoint.netloc}" if endpoint.netloc else ""
         return BackendUnavailableError(
-            f"{what}: cannot reach the endpoint ({type(exc).__name__}); check "
+            f"{what}: cannot reach the endpoint{where} ({type(exc).__name__}); check "
             "`client_options['endpoint_url']` and the network."
         )
     if isinstance(exc, errors.ParamValidationError):

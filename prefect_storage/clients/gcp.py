@@ -38,11 +38,21 @@ def storage_client(project: str | None = None) -> Any:
                 f"The {CREDENTIALS_SECRET} secret is not a valid service-account key "
                 f"({type(exc).__name__}); paste the whole JSON key file as its value."
             ) from None
-        return storage.Client(project=project or credentials.project_id, credentials=credentials)
+        return _without_metadata_prefetch(
+            storage.Client(project=project or credentials.project_id, credentials=credentials)
+        )
     try:
-        return storage.Client(project=project)
+        return _without_metadata_prefetch(storage.Client(project=project))
     except Exception as exc:
         raise translate(exc, "Creating a Google Cloud Storage client") from exc
+
+
+def _without_metadata_prefetch(client: Any) -> Any:
+    # Newer clients fetch bucket metadata in the background on first use: an extra
+    # request (and permission) per cold load that a flow download does not need.
+    if hasattr(client, "_bucket_metadata_cache"):
+        client._bucket_metadata_cache = None
+    return client
 
 
 def translate(exc: Exception, what: str, bucket: str | None = None) -> FlowStorageError:

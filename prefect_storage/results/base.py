@@ -73,6 +73,12 @@ class Result:
     def copy(self) -> Result:
         return copy.copy(self)
 
+    def __copy__(self) -> Result:
+        # Not via __getstate__: a copy keeps the process-local (transient) attributes.
+        new = object.__new__(type(self))
+        new.__dict__.update(self.__dict__)
+        return new
+
     def from_value(self, value: Any) -> Result:
         new = self.copy()
         new.location = None

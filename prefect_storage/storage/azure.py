@@ -56,12 +56,14 @@ class Azure(BucketStorage):
         return self.client.get_blob_client(container=self.container, blob=location)
 
     def _put(self, location: str, data: bytes) -> None:
-        with translated_errors(f"Uploading blob {location!r}", self.container):
+        what = f"Uploading blob {location!r} to container {self.container!r}"
+        with translated_errors(what, self.container):
             self._blob(location).upload_blob(data, overwrite=self.overwrite)
 
     def _get(self, location: str) -> bytes:
         self.logger.info("Downloading %s from %s", location, self.container)
-        with translated_errors(f"Downloading blob {location!r}", self.container):
+        what = f"Downloading blob {location!r} from container {self.container!r}"
+        with translated_errors(what, self.container):
             data: bytes = self._blob(location).download_blob().readall()
         return data
 

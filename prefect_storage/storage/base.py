@@ -233,26 +233,29 @@ class BlobStorage(Storage):
             ) from None
 
     def _store_flows(self, names: Iterable[str] | None = None) -> None:
-        stored: list[str] = []
+        stored: dict[str, str | None] = {}  # location -> digest, once per location
         try:
             for name in self._flows if names is None else names:
                 flow, location = self._flows[name], self.flows[name]
-                data = self._bytes_to_store(flow)
-                if data is None:
-                    # The script is already in place: record what is there.
-                    self.digests[name] = self._digest_of(location)
-                    continue
-                self.logger.info("Uploading flow %r to %s", name, location)
-                self.retry_policy.call(
-                    lambda: self._put(location, data),  # noqa: B023 (called at once)
-                    f"Uploading flow {name!r} to {location}",
-                )
-                stored.append(location)
-                self.digests[name] = sha256_hex(data)
+                if location not in stored:
+                    stored[location] = self._store_one(name, flow, location)
+                self.digests[name] = stored[location]
         except BaseException:
             for location in stored:
                 self._delete(location)
             raise
+
+    def _store_one(self, name: str, flow: Flow, location: str) -> str | None:
+        """Store one flow (or one script shared by several); return the stored digest."""
+        data = self._bytes_to_store(flow)
+        if data is None:
+            # The script is already in place: record what is there.
+            return self._digest_of(location)
+        self.logger.info("Uploading flow %r to %s", name, location)
+        self.retry_policy.call(
+            lambda: self._put(location, data), f"Uploading flow {name!r} to {location}"
+        )
+        return sha256_hex(data)
 
     def _fetch(self, location: str) -> bytes:
         return self.retry_policy.call(
