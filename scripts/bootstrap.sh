@@ -5,7 +5,7 @@
 set -euo pipefail
 
 # Debian packages the tests need: git for Git storage, PostgreSQL for the shared-registry tests.
-APT_PACKAGES=(git postgresql openssh-server)
+APT_PACKAGES=(git postgresql openssh-server docker.io docker-registry debootstrap)
 # npm packages as name@version, installed into .cache/npm (binaries in .cache/npm/node_modules/.bin).
 # Azurite is Microsoft's Azure Blob Storage emulator.
 NPM_PACKAGES=(azurite@3.37.0)
