@@ -96,14 +96,22 @@ class GitRunner:
         return done.stdout
 
     def _error(self, stderr: str, what: str) -> Exception:
-        detail = " ".join(stderr.strip().splitlines()[-2:])[:300]
+        lines = stderr.strip().splitlines()
+        fatal = [line for line in lines if line.startswith(("fatal:", "error:"))]
+        detail = " ".join(fatal or lines[-2:])[:300]
+        what = f"{what} {self.url}"
+        if "certificate" in stderr.lower() or "SSL" in stderr:
+            return BackendError(
+                f"{what}: the server's TLS certificate was not accepted ({detail}); set "
+                "GIT_SSL_CAINFO to its CA bundle."
+            )
         if _AUTH_FAILED.search(stderr):
             return BackendAuthError(
-                f"{what}: the git server refused the credentials for {self.url}; check the "
-                f"token secret or SSH key ({detail})"
+                f"{what}: the git server refused the credentials; check the token secret or "
+                f"SSH key ({detail})"
             )
         if _UNREACHABLE.search(stderr) and not _MISSING_REPO.search(stderr):
-            return BackendUnavailableError(f"{what}: cannot reach {self.url} ({detail})")
+            return BackendUnavailableError(f"{what}: cannot reach the server ({detail})")
         if _MISSING_REPO.search(stderr) or "not our ref" in stderr:
             return FlowNotFoundError(f"{what}: {detail}")
         return BackendError(f"{what}: git failed ({detail})")

@@ -34,6 +34,7 @@ def github_client(
         retry=None,  # retries come from the shared policy
         seconds_between_requests=None,
         seconds_between_writes=None,
+        lazy=True,  # objects make no request until their data is needed
     )
 
 

@@ -70,7 +70,7 @@ class Git(RepoStorage):
             )
         if repo is None and git_clone_url_secret_name is None:
             raise StorageConfigError(
-                "Either `repo` or `git_clone_url_secret_name` must be provided"
+                "Either `repo` or `git_clone_url_secret_name` must be provided to Git storage"
             )
         if commit is not None and not SHA.match(commit):
             raise StorageConfigError(

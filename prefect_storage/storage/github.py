@@ -44,14 +44,14 @@ class GitHub(RepoStorage):
     def _repository(self) -> Any:
         if self._client is None:
             self._client = github_client(self.access_token_secret, self.base_url, self.retry_policy)
-        # lazy: no request until a method needs the repository's data.
-        return self._client.get_repo(self.repo, lazy=True)
+        return self._client.get_repo(self.repo)
 
     def _resolve_commit(self) -> str:
         with translated_errors(f"Resolving {self.ref or 'the default branch'}", self.repo):
             repository = self._repository()
-            ref = self.ref or self._client.get_repo(self.repo).default_branch
-            return str(repository.get_commit(ref).sha)
+            ref = self.ref or repository.raw_data["default_branch"]
+            # raw_data makes the request: a lazy commit's .sha would just echo the ref.
+            return str(repository.get_commit(ref).raw_data["sha"])
 
     def _get(self, location: str) -> bytes:
         ref = self.commit_sha or self.ref

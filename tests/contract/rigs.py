@@ -24,8 +24,9 @@ import pytest
 
 from prefect_storage import Flow
 from prefect_storage.loading import extract_flow_from_file, extract_flow_from_module
-from prefect_storage.results import LocalResult, Result
-from prefect_storage.storage import Local, Module, Storage, Webhook
+from prefect_storage.results import AzureResult, GCSResult, LocalResult, Result, S3Result
+from prefect_storage.secrets import ENV_PREFIX
+from prefect_storage.storage import GCS, S3, Azure, Local, Module, Storage, Webhook
 
 FLOW_NAME = "contract-flow"
 """The flow most tests store: ``x`` (default 2) is doubled, then one is added."""
@@ -287,11 +288,341 @@ def webhook_rig(ctx: RigContext, *, script_mode: bool) -> Rig:
     )
 
 
+# -- S3, GCS, Azure ----------------------------------------------------------------------
+# Each object-store rig talks to its real server through a fault proxy (so the next upload
+# can be made to fail), reaching it only the way a user would: S3 through
+# ``client_options={"endpoint_url": ...}``, GCS through ``STORAGE_EMULATOR_HOST``, Azure
+# through a connection string in ``AZURE_STORAGE_CONNECTION_STRING`` or in a secret named by
+# ``connection_string_secret``. Hooks read and write the bucket with the SDK, straight to the
+# server. Script rigs fix the key so that both flows of the script share one object (without
+# a key each flow gets its own copy: ``tests/backends`` covers that).
+SCRIPT_KEY = "flows/contract_flows.py"
+FIXED_KEY = "fixed/one.flow"
+BAD_SECRET_ACCESS_KEY = "not-the-secret-access-key"
+AZURE_SECRET = "CONTRACT_AZURE_CONNECTION"
+AZURE_BAD_SECRET = "CONTRACT_AZURE_BAD_CONNECTION"
+
+
+def _script_kwargs(script: Path, key_argument: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "stored_as_script": True,
+        "local_script_path": str(script),
+        key_argument: SCRIPT_KEY,
+        **extra,
+    }
+
+
+def _rebuilt(make: Callable[..., Storage], storage: Storage, **kwargs: Any) -> Storage:
+    """A storage like ``storage`` (same flows and locations) made by ``make(**kwargs)``."""
+    twin = make(**kwargs)
+    twin.flows = dict(storage.flows)
+    return twin
+
+
+def s3_rig(ctx: RigContext, *, script_mode: bool) -> Rig:
+    """moto, with its IAM authentication on: keys and SigV4 signatures are really checked.
+
+    An IAM user allowed ``s3:*`` is created first; its keys are the AWS environment variables
+    (boto3's own chain), and ``break_credentials`` replaces the secret key with a wrong one.
+    """
+    from tests.backends.support import moto_iam_keys, moto_set_auth
+
+    server = ctx.fixture("s3")
+    proxy = ctx.fixture("fault_proxy")(server.endpoint_url)
+    script = ctx.write_flow_script()
+    bucket = server.new_bucket()
+    access_key, secret_key = moto_iam_keys(server.endpoint_url)
+    # The session's server is shared: checking stops again when this test ends.
+    ctx.fixture("request").addfinalizer(lambda: moto_set_auth(server.endpoint_url, "inf"))
+    moto_set_auth(server.endpoint_url, "0")
+    import boto3
+
+    sdk = boto3.client(
+        "s3",
+        endpoint_url=server.endpoint_url,
+        region_name="us-east-1",
+        aws_access_key_id=access_key,
+        aws_secret_access_key=secret_key,
+    )
+
+    def make_storage(**kwargs: Any) -> S3:
+        if script_mode:
+            kwargs = _script_kwargs(script, "key", **kwargs)
+        return S3(bucket, client_options={"endpoint_url": proxy.url}, **kwargs)
+
+    def break_credentials(storage: Storage) -> Storage:
+        ctx.monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", BAD_SECRET_ACCESS_KEY)
+        return _rebuilt(make_storage, storage)
+
+    return Rig(
+        id=ctx.rig_id,
+        make_storage=make_storage,
+        load_flow=_from_script(script),
+        script_mode=script_mode,
+        paired_result=S3Result,
+        env={"AWS_ACCESS_KEY_ID": access_key, "AWS_SECRET_ACCESS_KEY": secret_key},
+        sensitive_values=(secret_key, BAD_SECRET_ACCESS_KEY),
+        read_stored=lambda storage, location: sdk.get_object(Bucket=bucket, Key=location)[
+            "Body"
+        ].read(),
+        write_stored=lambda storage, location, data: sdk.put_object(
+            Bucket=bucket, Key=location, Body=data
+        ),
+        remove_stored=lambda storage, location: sdk.delete_object(Bucket=bucket, Key=location),
+        break_credentials=break_credentials,
+        fail_next_upload=lambda: proxy.fail_next(400, method="PUT", path_contains=f"/{bucket}/"),
+        fixed_location=lambda: {"key": FIXED_KEY},
+    )
+
+
+def gcs_rig(ctx: RigContext, *, script_mode: bool) -> Rig:
+    """gcp-storage-emulator: it checks no credentials (there is nothing to break)."""
+    server = ctx.fixture("gcs")
+    proxy = ctx.fixture("fault_proxy")(server.endpoint)
+    script = ctx.write_flow_script()
+    bucket = server.new_bucket()
+    blobs = server.client().bucket(bucket)
+
+    def make_storage(**kwargs: Any) -> GCS:
+        if script_mode:
+            kwargs = _script_kwargs(script, "key", **kwargs)
+        return GCS(bucket, project="test", **kwargs)
+
+    return Rig(
+        id=ctx.rig_id,
+        make_storage=make_storage,
+        load_flow=_from_script(script),
+        script_mode=script_mode,
+        paired_result=GCSResult,
+        env={"STORAGE_EMULATOR_HOST": proxy.url},
+        read_stored=lambda storage, location: blobs.blob(location).download_as_bytes(),
+        write_stored=lambda storage, location, data: blobs.blob(location).upload_from_string(data),
+        remove_stored=lambda storage, location: blobs.blob(location).delete(),
+        fail_next_upload=lambda: proxy.fail_next(
+            400, method="POST", path_contains=f"/upload/storage/v1/b/{bucket}/o"
+        ),
+        fixed_location=lambda: {"key": FIXED_KEY},
+    )
+
+
+def azure_rig(ctx: RigContext, *, script_mode: bool) -> Rig:
+    """Azurite, which checks the shared-key signature of every request.
+
+    Pickle mode finds the connection string in ``AZURE_STORAGE_CONNECTION_STRING``; script
+    mode names a secret with ``connection_string_secret`` (set through the
+    ``PREFECT__CONTEXT__SECRETS__<NAME>`` variable). ``break_credentials`` names a secret that
+    holds the same endpoint with a wrong account key (Azurite answers 403).
+    """
+    from tests.servers.azurite import ACCOUNT_KEY, BAD_ACCOUNT_KEY
+
+    server = ctx.fixture("azurite")
+    proxy = ctx.fixture("fault_proxy")(server.url)
+    script = ctx.write_flow_script()
+    container = server.new_container()
+    blobs = server.container_client(container)
+    good = server.connection_string_for(proxy.url)
+    bad = server.connection_string_for(proxy.url, key=BAD_ACCOUNT_KEY)
+    env = {ENV_PREFIX + AZURE_BAD_SECRET: bad}
+    if script_mode:
+        ctx.monkeypatch.delenv("AZURE_STORAGE_CONNECTION_STRING", raising=False)
+        env[ENV_PREFIX + AZURE_SECRET] = good
+    else:
+        env["AZURE_STORAGE_CONNECTION_STRING"] = good
+
+    def make_storage(**kwargs: Any) -> Azure:
+        if script_mode:
+            # Both flows share the script's blob: overwrite=True, or the second upload of the
+            # same script is refused (see tests/backends: the script is uploaded per flow).
+            kwargs = _script_kwargs(
+                script,
+                "blob_name",
+                connection_string_secret=AZURE_SECRET,
+                overwrite=True,
+                **kwargs,
+            )
+        return Azure(container, **kwargs)
+
+    def break_credentials(storage: Storage) -> Storage:
+        assert isinstance(storage, Azure)
+        kwargs: dict[str, Any] = {"connection_string_secret": AZURE_BAD_SECRET}
+        if script_mode:
+            kwargs = _script_kwargs(script, "blob_name", overwrite=True, **kwargs)
+        twin = Azure(container, **kwargs)
+        twin.flows = dict(storage.flows)
+        return twin
+
+    return Rig(
+        id=ctx.rig_id,
+        make_storage=make_storage,
+        load_flow=_from_script(script),
+        script_mode=script_mode,
+        paired_result=AzureResult,
+        env=env,
+        sensitive_values=(ACCOUNT_KEY, BAD_ACCOUNT_KEY),
+        read_stored=lambda storage, location: blobs.download_blob(location).readall(),
+        write_stored=lambda storage, location, data: blobs.upload_blob(
+            location, data, overwrite=True
+        ),
+        remove_stored=lambda storage, location: blobs.delete_blob(location),
+        break_credentials=break_credentials,
+        fail_next_upload=lambda: proxy.fail_next(400, method="PUT", path_contains=f"/{container}/"),
+        fixed_location=lambda: {"blob_name": FIXED_KEY},
+    )
+
+
+# -- Git, GitHub, GitLab, Bitbucket, CodeCommit -------------------------------------------
+# Repository storages are read-only: the rig commits FLOW_SCRIPT into a real bare repository
+# (``git_repos``) on top of a first commit, and ``build()`` pins the branch's tip. So:
+# - ``read_stored`` reads the script at the pinned commit (``storage.commit_sha``);
+# - ``write_stored`` is None: a commit changing the file is a *new* commit, which a pinned
+#   storage must not pick up (tests/repos checks that), so no stored bytes can change behind
+#   the storage's back and the tampering tests do not apply;
+# - ``remove_stored`` force-pushes the branch back to the first commit and purges what became
+#   unreachable: the pinned commit is really gone (a commit that deletes the file would not
+#   remove it: the pinned commit still has it, as tests/repos checks);
+# - ``break_credentials`` names a secret holding a token the server refuses (git daemon is
+#   anonymous: nothing to break); nothing is ever uploaded, so no ``fail_next_upload``.
+# Servers are reached the user's way: ``repo_host``/``protocol`` for Git, ``base_url``/``host``
+# for the APIs, ``client_options={"endpoint_url": ...}`` for CodeCommit.
+REPO_SCRIPT_PATH = "flows/contract_flows.py"
+REPO_OWNER = "acme"
+REPO_PROJECT = "ACME"
+REPO_NAME = "flows"
+REPO_TOKEN_SECRET = "CONTRACT_REPO_TOKEN"
+REPO_BAD_TOKEN_SECRET = "CONTRACT_REPO_BAD_TOKEN"
+REPO_USER_SECRET = "CONTRACT_REPO_USER"
+REPO_BAD_TOKEN = "not-the-repo-token"
+REPO_BAD_ACCESS_KEY = "AKIANOTTHEACCESSKEY0"
+
+
+def _repo_with_script(ctx: RigContext) -> Any:
+    """A bare repository: a first commit, then FLOW_SCRIPT at REPO_SCRIPT_PATH on ``main``."""
+    repos = ctx.fixture("git_repos")
+    bare = repos.create(REPO_NAME, {"README.md": "flows for the contract suite\n"})
+    base = bare.head
+    bare.commit({REPO_SCRIPT_PATH: FLOW_SCRIPT}, message="add the contract flows")
+
+    def remove(storage: Storage, location: str) -> None:
+        pinned = getattr(storage, "commit_sha", None)
+        assert pinned and len(pinned) == 40, f"build() pinned {pinned!r}, not a commit SHA"
+        bare.force_push(bare.default_branch, base)
+        bare.purge_unreachable()
+        assert not bare.has_object(pinned)
+
+    return bare, remove
+
+
+def repo_rig(ctx: RigContext, *, kind: str) -> Rig:
+    """One repository backend (``kind``) over its local server; see the comment above."""
+    from prefect_storage.storage import Bitbucket, CodeCommit, Git, GitHub, GitLab
+
+    bare, remove = _repo_with_script(ctx)
+    script = ctx.write_flow_script()
+    env: dict[str, str] = {ENV_PREFIX + REPO_BAD_TOKEN_SECRET: REPO_BAD_TOKEN}
+    sensitive: list[str] = [REPO_BAD_TOKEN]
+    make: Callable[..., Storage]
+    good: dict[str, Any] = {}
+    bad: dict[str, Any] | None = None
+    if kind in ("git-daemon", "git-http"):
+        repo = bare.name.removesuffix(".git")
+        if kind == "git-daemon":
+            server = ctx.fixture("git_daemon")
+            make = partial(Git, REPO_SCRIPT_PATH, repo, repo_host=f"127.0.0.1:{server.port}")
+            good = {"protocol": "git"}
+        else:
+            server = ctx.fixture("git_http")
+            make = partial(
+                Git, REPO_SCRIPT_PATH, repo, repo_host=f"127.0.0.1:{server.port}", protocol="http"
+            )
+            good = {"git_token_secret_name": REPO_TOKEN_SECRET}
+            bad = {"git_token_secret_name": REPO_BAD_TOKEN_SECRET}
+            env[ENV_PREFIX + REPO_TOKEN_SECRET] = server.token
+            sensitive.append(server.token)
+    elif kind == "codecommit":
+        server = ctx.fixture("codecommit_server")
+        server.add_repo(REPO_NAME, bare)
+        options = {"endpoint_url": server.endpoint_url, "region_name": "us-east-1"}
+        make = partial(CodeCommit, REPO_NAME, REPO_SCRIPT_PATH, client_options=options)
+        sensitive.append(os.environ["AWS_SECRET_ACCESS_KEY"])
+    else:
+        api = ctx.fixture("repo_api")
+        api.add_repo(f"{REPO_OWNER}/{REPO_NAME}", bare)
+        api.add_repo(f"{REPO_PROJECT}/{REPO_NAME}", bare)  # Bitbucket Server: project key
+        env[ENV_PREFIX + REPO_TOKEN_SECRET] = api.token
+        sensitive.append(api.token)
+        good = {"access_token_secret": REPO_TOKEN_SECRET}
+        bad = {"access_token_secret": REPO_BAD_TOKEN_SECRET}
+        if kind == "github":
+            make = partial(GitHub, f"{REPO_OWNER}/{REPO_NAME}", REPO_SCRIPT_PATH)
+            good["base_url"] = bad["base_url"] = api.github_url
+        elif kind == "gitlab":
+            make = partial(GitLab, f"{REPO_OWNER}/{REPO_NAME}", api.gitlab_url, REPO_SCRIPT_PATH)
+        elif kind == "bitbucket-server":
+            make = partial(
+                Bitbucket, REPO_PROJECT, REPO_NAME, host=api.bitbucket_url, path=REPO_SCRIPT_PATH
+            )
+        else:  # bitbucket-cloud: user name and app password
+            make = partial(
+                Bitbucket,
+                REPO_PROJECT,
+                REPO_NAME,
+                workspace=REPO_OWNER,
+                host=api.bitbucket_cloud_url,
+                path=REPO_SCRIPT_PATH,
+                cloud_username_secret=REPO_USER_SECRET,
+            )
+            env[ENV_PREFIX + REPO_USER_SECRET] = api.username
+            env[ENV_PREFIX + REPO_TOKEN_SECRET] = api.password
+            sensitive = [REPO_BAD_TOKEN, api.password]
+            good = {"cloud_app_password_secret": REPO_TOKEN_SECRET}
+            bad = {"cloud_app_password_secret": REPO_BAD_TOKEN_SECRET}
+
+    def make_storage(**kwargs: Any) -> Storage:
+        return make(**good, **kwargs)
+
+    def break_credentials(storage: Storage) -> Storage:
+        if kind == "codecommit":
+            ctx.monkeypatch.setenv("AWS_ACCESS_KEY_ID", REPO_BAD_ACCESS_KEY)
+            return _rebuilt(make, storage)
+        assert bad is not None
+        return _rebuilt(make, storage, **bad)
+
+    return Rig(
+        id=ctx.rig_id,
+        make_storage=make_storage,
+        load_flow=_from_script(script),
+        script_mode=True,
+        env=env,
+        sensitive_values=tuple(sensitive),
+        read_stored=lambda storage, location: bare.show(storage.commit_sha, location),
+        remove_stored=remove,
+        break_credentials=break_credentials if (bad or kind == "codecommit") else None,
+    )
+
+
+REPO_RIGS = (
+    "git-daemon",
+    "git-http",
+    "github",
+    "gitlab",
+    "bitbucket-server",
+    "bitbucket-cloud",
+    "codecommit",
+)
+
+
 RIGS: list[RigSpec] = [
     RigSpec("local-pickle", partial(local_rig, script_mode=False)),
     RigSpec("local-script", partial(local_rig, script_mode=True)),
     RigSpec("module", module_rig),
     RigSpec("webhook-pickle", partial(webhook_rig, script_mode=False)),
     RigSpec("webhook-script", partial(webhook_rig, script_mode=True)),
+    RigSpec("s3-pickle", partial(s3_rig, script_mode=False)),
+    RigSpec("s3-script", partial(s3_rig, script_mode=True)),
+    RigSpec("gcs-pickle", partial(gcs_rig, script_mode=False)),
+    RigSpec("gcs-script", partial(gcs_rig, script_mode=True)),
+    RigSpec("azure-pickle", partial(azure_rig, script_mode=False)),
+    RigSpec("azure-script", partial(azure_rig, script_mode=True)),
+    *(RigSpec(kind, partial(repo_rig, kind=kind)) for kind in REPO_RIGS),
 ]
 """Every backend configuration the contract suite runs against."""
