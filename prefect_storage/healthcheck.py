@@ -11,6 +11,10 @@ import json
 import platform
 import sys
 import warnings
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .engine.flow import Flow
 
 FAILED = "HEALTHCHECK FAILED:"
 
@@ -29,26 +33,30 @@ def main(argv: list[str]) -> int:
         )
     else:
         print("System Version check: OK")
+    flows = []
     try:
         for location in locations:
-            _load(location, info["stored_as_script"])
+            flows.append(_load(location, info["stored_as_script"]))
     except Exception as exc:  # the reason is the check's whole output
         print(f"{FAILED} flow at {location} does not load: {type(exc).__name__}: {exc}")
         return 1
     print("Flow load check: OK")
+    from .storage.base import warn_missing_results
+
+    warn_missing_results(flows)
+    print("Result check: OK")
     print("All health checks passed.")
     return 0
 
 
-def _load(location: str, stored_as_script: bool) -> None:
+def _load(location: str, stored_as_script: bool) -> Flow:
     from .loading import extract_flow_from_file
     from .serialization import flow_from_bytes_pickle
 
     if stored_as_script:
-        extract_flow_from_file(file_path=location)
-    else:
-        with open(location, "rb") as file:
-            flow_from_bytes_pickle(file.read(), strict=False)
+        return extract_flow_from_file(file_path=location)
+    with open(location, "rb") as file:
+        return flow_from_bytes_pickle(file.read(), strict=False)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ import os
 
 from ..config import HOME_ENV, home_dir
 from ..registry import REGISTRY_URL_ENV, FlowRecord, FlowRegistry, FlowRunRecord
+from ..secrets import ENV_PREFIX
 from .base import Agent
 
 
@@ -56,11 +57,13 @@ class DockerAgent(Agent):
             base_url=self.base_url or os.environ.get("DOCKER_HOST") or None
         )
         home = str(home_dir())
+        # Secrets reach the run as the agent has them (environment, or the secrets file in
+        # the mounted home folder); none is ever written into an image.
         environment = {
-            REGISTRY_URL_ENV: self.registry.url,
-            HOME_ENV: home,
-            **(record.run_config.get("env") or {}),
+            name: value for name, value in os.environ.items() if name.startswith(ENV_PREFIX)
         }
+        environment.update({REGISTRY_URL_ENV: self.registry.url, HOME_ENV: home})
+        environment.update(record.run_config.get("env") or {})
         container = client.containers.run(
             self._image(record),
             ["python", "-m", "prefect_storage.cli", "execute", run.id],

@@ -135,7 +135,7 @@ class Storage(ABC):
 
     def build(self) -> Storage:
         """Store every added flow; returns ``self``."""
-        _warn_missing_results(self._flows.values())
+        warn_missing_results(self._flows.values())
         self._store_flows()
         return self
 
@@ -289,7 +289,7 @@ def _list_of_str(value: list[str] | None, argument: str) -> list[str]:
     return list(value)
 
 
-def _warn_missing_results(flows: Any) -> None:
+def warn_missing_results(flows: Any) -> None:
     """Warn (never fail) when retried tasks cannot re-read their upstream results."""
     for flow in flows:
         if flow.result is not None:
