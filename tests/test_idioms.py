@@ -22,6 +22,26 @@ Rules (the pages are written to them; see ``idioms/README.md``):
   credentials in ``AWS_*``), ``STORAGE_EMULATOR_HOST`` (the GCS emulator),
   ``AZURE_STORAGE_CONNECTION_STRING`` (Azurite) and ``REGISTRY_URL`` (a fresh, empty
   database on a PostgreSQL server). Each starts empty for each page.
+* The repository servers (``git``, ``git-ssh``, ``repo-api``, ``codecommit``) serve one
+  empty bare repository (default branch ``main``) that the page pushes its flows to with
+  plain ``git``: ``FLOWS_REMOTE`` is its path on disk. ``git``: ``git daemon`` and smart
+  HTTP behind Basic auth serve it as ``FLOWS_REPO`` (``<owner>/flows``) at
+  ``GIT_DAEMON_HOST`` and ``GIT_HTTP_HOST`` (``127.0.0.1:PORT``), with the token
+  ``GIT_HTTP_TOKEN``. ``git-ssh``: sshd at ``GIT_SSH_HOST``/``GIT_SSH_PORT`` lets
+  ``GIT_SSH_USER`` in with the private key ``GIT_SSH_KEY``, and names repositories by their
+  path (``FLOWS_REMOTE``). ``repo-api``: the GitHub/GitLab/Bitbucket Server/Bitbucket Cloud
+  API fake serves it as ``acme/flows`` (and ``ACME/flows``, a Bitbucket project key) at
+  ``GITHUB_API_URL`` (``.../api/v3``, as on GitHub Enterprise), ``GITLAB_URL``,
+  ``BITBUCKET_SERVER_URL`` and ``BITBUCKET_CLOUD_URL`` (one server), with the token
+  ``REPO_API_TOKEN`` and the Bitbucket Cloud user ``REPO_API_USERNAME`` whose app password
+  is ``REPO_API_PASSWORD``. ``codecommit``: the CodeCommit fake serves it as ``flows`` at
+  ``CODECOMMIT_ENDPOINT_URL``, with dummy AWS credentials in ``AWS_*``. Such pages see no
+  global or system git configuration, none of the caller's ``GIT_*`` variables and none of
+  the token variables the repository storages read (``TOKEN_VARIABLES``).
+* ``docker``: the session's Docker engine (``DOCKER_HOST``; ``DOCKER_CONFIG`` an empty folder),
+  a local image registry (``DOCKER_REGISTRY``, ``127.0.0.1:PORT``), the local Python base
+  image (``PYTHON_BASE_IMAGE``: nothing can be pulled, so build with ``local_image=True``)
+  and a wheel of this checkout (``PACKAGE_WHEEL``, for ``Docker(package_wheel=...)``).
 """
 
 from __future__ import annotations
@@ -51,8 +71,20 @@ SHOWN_ONLY = {"text"}
 LANGUAGES = sorted({*RUN_AS, *SHOWN_ONLY})
 
 BASH_TIMEOUT = 120
-SERVERS = ("s3", "gcs", "azurite", "postgres")
+SERVERS = ("s3", "gcs", "azurite", "postgres", "git", "git-ssh", "repo-api", "codecommit", "docker")
 """What a page may name in its ``<!-- needs: ... -->`` comment."""
+
+REPO_SERVERS = ("git", "git-ssh", "repo-api", "codecommit")
+"""Servers of the one bare repository ``FLOWS_REMOTE`` that a page pushes to."""
+
+TOKEN_VARIABLES = (
+    "GITHUB_ACCESS_TOKEN",
+    "GITLAB_ACCESS_TOKEN",
+    "BITBUCKET_ACCESS_TOKEN",
+    "BITBUCKET_CLOUD_USERNAME",
+    "BITBUCKET_CLOUD_APP_PASSWORD",
+)
+"""Credentials the repository storages read from the environment: a page sets its own."""
 
 _NEEDS = re.compile(r"^<!--\s*needs:(?P<names>[^>]*)-->$")
 _FENCE = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})[ \t]*(?P<info>.*)$")
@@ -132,6 +164,60 @@ def provide_servers(
     if "postgres" in needs:
         server = request.getfixturevalue("postgres_server")
         monkeypatch.setenv("REGISTRY_URL", server.url(server.create_database("idioms")))
+    if any(name in needs for name in REPO_SERVERS):
+        provide_repository(needs, request, monkeypatch)
+    if "docker" in needs:
+        request.getfixturevalue("docker_env")  # DOCKER_HOST, an empty DOCKER_CONFIG
+        monkeypatch.setenv("DOCKER_REGISTRY", request.getfixturevalue("docker_registry").url)
+        monkeypatch.setenv("PYTHON_BASE_IMAGE", request.getfixturevalue("python_base_image"))
+        monkeypatch.setenv("PACKAGE_WHEEL", str(request.getfixturevalue("package_wheel")))
+
+
+def provide_repository(
+    needs: list[str], request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One empty bare repository, served by the repository servers the page needs."""
+    for name in list(os.environ):
+        if name.startswith("GIT_") and name != "GIT_EXEC_PATH":
+            monkeypatch.delenv(name)
+    for name in TOKEN_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    # No ~/.gitconfig or /etc/gitconfig: the page configures what it needs.
+    config = request.getfixturevalue("tmp_path") / "gitconfig"
+    config.touch()
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(config))
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+
+    bare = request.getfixturevalue("git_repos").create("flows")
+    monkeypatch.setenv("FLOWS_REMOTE", str(bare.path))
+    monkeypatch.setenv("FLOWS_REPO", bare.name.removesuffix(".git"))
+    if "git" in needs:
+        daemon = request.getfixturevalue("git_daemon")
+        http = request.getfixturevalue("git_http")
+        monkeypatch.setenv("GIT_DAEMON_HOST", f"127.0.0.1:{daemon.port}")
+        monkeypatch.setenv("GIT_HTTP_HOST", f"127.0.0.1:{http.port}")
+        monkeypatch.setenv("GIT_HTTP_TOKEN", http.token)
+    if "git-ssh" in needs:
+        sshd = request.getfixturevalue("git_ssh")
+        monkeypatch.setenv("GIT_SSH_HOST", "127.0.0.1")
+        monkeypatch.setenv("GIT_SSH_PORT", str(sshd.port))
+        monkeypatch.setenv("GIT_SSH_USER", sshd.user)
+        monkeypatch.setenv("GIT_SSH_KEY", str(sshd.client_key))
+    if "repo-api" in needs:
+        api = request.getfixturevalue("repo_api")
+        api.add_repo("acme/flows", bare)
+        api.add_repo("ACME/flows", bare)  # a Bitbucket Server project key
+        monkeypatch.setenv("GITHUB_API_URL", f"{api.github_url}/api/v3")  # as on Enterprise
+        monkeypatch.setenv("GITLAB_URL", api.gitlab_url)
+        monkeypatch.setenv("BITBUCKET_SERVER_URL", api.bitbucket_url)
+        monkeypatch.setenv("BITBUCKET_CLOUD_URL", api.bitbucket_cloud_url)
+        monkeypatch.setenv("REPO_API_TOKEN", api.token)
+        monkeypatch.setenv("REPO_API_USERNAME", api.username)
+        monkeypatch.setenv("REPO_API_PASSWORD", api.password)
+    if "codecommit" in needs:
+        codecommit = request.getfixturevalue("codecommit_server")  # sets dummy AWS_* too
+        codecommit.add_repo("flows", bare)
+        monkeypatch.setenv("CODECOMMIT_ENDPOINT_URL", codecommit.endpoint_url)
 
 
 def _python_failure(page: Path, block: Block, filename: str, exc: BaseException) -> str:

@@ -65,7 +65,10 @@ class GitRunner:
             raise BackendError("Git storage needs the `git` executable; install git.")
         self.url = url
         env = dict(os.environ, GIT_TERMINAL_PROMPT="0", GIT_ASKPASS="", SSH_ASKPASS="")
-        env.setdefault("GIT_SSH_COMMAND", "ssh -o BatchMode=yes")
+        ssh = env.get("GIT_SSH_COMMAND") or "ssh"
+        if "BatchMode" not in ssh:
+            ssh += " -o BatchMode=yes"  # a host-key or passphrase prompt must fail, not hang
+        env["GIT_SSH_COMMAND"] = ssh
         if header:
             # Passed as config through the environment: invisible to `ps`, never stored.
             count = int(env.get("GIT_CONFIG_COUNT", "0"))
@@ -83,6 +86,7 @@ class GitRunner:
             done = subprocess.run(
                 ["git", *args],
                 cwd=cwd,
+                stdin=subprocess.DEVNULL,
                 env=self.env,
                 capture_output=True,
                 text=True,

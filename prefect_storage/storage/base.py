@@ -393,6 +393,17 @@ class RepoStorage(BlobStorage):
         self.commit_sha = self.retry_policy.call(self._resolve_commit, f"Resolving {self}")
         super()._store_flows(names)
 
+    def _load_flow(self, flow_name: str, location: str, expected_sha256: str | None) -> Flow:
+        try:
+            return super()._load_flow(flow_name, location, expected_sha256)
+        except FlowNotFoundError as exc:
+            if not self.commit_sha or "re-register" in str(exc):
+                raise
+            raise FlowNotFoundError(
+                f"{exc} The flow was registered at commit {self.commit_sha}: if that commit "
+                "was force-pushed away or the file deleted from it, re-register the flow."
+            ) from exc
+
     @abstractmethod
     def _resolve_commit(self) -> str:
         """The commit SHA the configured ref (or the default branch) points at now."""
