@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import threading
 from contextlib import AbstractContextManager
 from typing import Any
 from urllib.parse import urlsplit
@@ -97,7 +99,31 @@ def boto_client(
     options = dict(client_options)
     if "config" in options:
         config = options.pop("config").merge(config)
-    return boto3.session.Session().client(service, config=config, **options, **kwargs)
+    with _SESSION_LOCK:  # a boto3 Session is not safe to make clients from concurrently
+        return _session(boto3).client(service, config=config, **options, **kwargs)
+
+
+_SESSION_LOCK = threading.Lock()
+_SESSIONS: dict[tuple[str | None, ...], Any] = {}
+_SESSION_ENV = (
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_PROFILE",
+    "AWS_DEFAULT_REGION",
+    "AWS_REGION",
+    "AWS_CONFIG_FILE",
+    "AWS_SHARED_CREDENTIALS_FILE",
+)
+
+
+def _session(boto3: Any) -> Any:
+    # Reused while the AWS environment is unchanged: building a Session loads botocore's
+    # data files (~60 ms), and it caches the credentials it resolves from that environment.
+    key = tuple(os.environ.get(name) for name in _SESSION_ENV)
+    if key not in _SESSIONS:
+        _SESSIONS[key] = boto3.session.Session()
+    return _SESSIONS[key]
 
 
 def translate(exc: Exception, what: str, bucket: str | None = None) -> FlowStorageError:
