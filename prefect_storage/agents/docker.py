@@ -49,6 +49,18 @@ class DockerAgent(Agent):
             )
         return None
 
+    def _volumes(self, home: str) -> dict[str, dict[str, str]]:
+        """The home folder, and the folder of a SQLite registry outside it, at their paths."""
+        from sqlalchemy.engine import make_url
+
+        volumes = {home: {"bind": home, "mode": "rw"}}
+        url = make_url(self.registry.url)
+        if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+            folder = os.path.dirname(os.path.abspath(url.database))
+            if os.path.commonpath([folder, home]) != home:
+                volumes[folder] = {"bind": folder, "mode": "rw"}
+        return volumes
+
     def _launch(self, run: FlowRunRecord, record: FlowRecord) -> tuple[int | str, str]:
         from .._deps import import_optional
 
@@ -69,7 +81,7 @@ class DockerAgent(Agent):
             ["python", "-m", "prefect_storage.cli", "execute", run.id],
             environment=environment,
             network_mode=self.network,
-            volumes={home: {"bind": home, "mode": "rw"}},
+            volumes=self._volumes(home),
             detach=True,
         )
         try:

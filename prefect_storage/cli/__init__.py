@@ -18,7 +18,8 @@ class _Main(click.Group):
             return super().invoke(ctx)
         except (FlowStorageError, ValueError, TypeError) as exc:
             raise click.ClickException(
-                str(exc).splitlines()[0] if str(exc) else repr(exc)
+                " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+                or repr(exc)
             ) from None
 
 

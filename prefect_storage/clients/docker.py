@@ -40,8 +40,9 @@ def follow_build(stream: Iterable[dict[str, Any]]) -> list[str]:
             message = chunk.get("errorDetail", {}).get("message") or chunk.get("error")
             from ..healthcheck import FAILED
 
-            failed = [line for line in lines if line.startswith(FAILED)]
-            reason = failed[-1] if failed else message
+            failed = [i for i, line in enumerate(lines) if line.startswith(FAILED)]
+            # The check's whole report: its reason may span several lines.
+            reason = "\n".join(lines[failed[-1] :]) if failed else message
             raise BackendError(f"The Docker image failed to build: {reason}")
     return lines
 

@@ -180,7 +180,7 @@ class Docker(BlobStorage):
                     f"Pulling {self.base_image}",
                 )
             repository = str(PurePosixPath(self.registry_url or "", str(self.image_name)))
-            kwargs = {"rm": True, "network_mode": "host", **self.build_kwargs}
+            kwargs = {"rm": True, "forcerm": True, "network_mode": "host", **self.build_kwargs}
             if self.dockerfile:
                 kwargs["path"] = os.path.dirname(os.path.abspath(self.dockerfile))
                 kwargs["dockerfile"] = os.path.join(os.path.basename(self._context), "Dockerfile")
@@ -213,7 +213,7 @@ class Docker(BlobStorage):
             lines.append(
                 "ENV "
                 + " \\\n    ".join(
-                    f"{key}={json.dumps(str(value))}" for key, value in self.env_vars.items()
+                    f"{key}={_env_value(value)}" for key, value in self.env_vars.items()
                 )
             )
         if self.python_dependencies:
@@ -262,3 +262,13 @@ class Docker(BlobStorage):
             f"COPY {prefix}{name} /tmp/{name}",
             f"RUN python -m pip install --no-cache-dir /tmp/{name} && rm /tmp/{name}",
         ]
+
+
+def _env_value(value: Any) -> str:
+    """A Dockerfile ``ENV`` value that the builder reads back literally: double-quoted, with
+    ``\\``, ``"`` and ``$`` escaped (no variable expansion)."""
+    text = str(value)
+    if "\n" in text or "\r" in text:
+        raise StorageConfigError("`env_vars` values cannot contain line breaks.")
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$")
+    return f'"{escaped}"'
