@@ -136,7 +136,12 @@ class Storage(ABC):
     def build(self) -> Storage:
         """Store every added flow; returns ``self``."""
         warn_missing_results(self._flows.values())
-        self._store_flows()
+        previous = dict(self.digests)
+        try:
+            self._store_flows()
+        except BaseException:
+            self.digests = previous  # what a failed build stored was removed, or never counts
+            raise
         return self
 
     def get_flow(self, flow_name: str, *, expected_sha256: str | None = None) -> Flow:

@@ -42,7 +42,7 @@ class Docker(BlobStorage):
     """
 
     serialized_fields = ("registry_url", "image_name", "image_tag", "path", "stored_as_script")
-    _transient = (*BlobStorage._transient, "_context")
+    _transient = (*BlobStorage._transient, "_context", "_push")
 
     def __init__(
         self,
@@ -99,6 +99,7 @@ class Docker(BlobStorage):
         self.package_wheel = package_wheel
         self.local_script_path = local_script_path
         self._context: str | None = None
+        self._push = True
         super().__init__(stored_as_script=stored_as_script, **kwargs)
 
     @property
@@ -154,56 +155,54 @@ class Docker(BlobStorage):
             self.image_name = self.image_name or slugify(next(iter(self._flows)))
         self.image_name = self.image_name or str(uuid.uuid4())
         self.image_tag = self.image_tag or utc_timestamp_slug(datetime.now(timezone.utc))
+        self._push = push
         super().build()
-        self._build_image(push)
         return self
 
     def _store_flows(self, names: Iterable[str] | None = None) -> None:
-        # Flows are written into a build context; _build_image turns it into the image.
+        # Flows are written into a build context, which then becomes the image: a flow is
+        # stored only once the image is built (and pushed).
         parent = os.path.dirname(os.path.abspath(self.dockerfile)) if self.dockerfile else None
         self._context = tempfile.mkdtemp(prefix="prefect-storage-docker-", dir=parent)
         os.makedirs(os.path.join(self._context, CONTEXT_FLOWS))
         try:
             super()._store_flows(names)
-        except BaseException:
-            shutil.rmtree(self._context, ignore_errors=True)
-            raise
-
-    def _build_image(self, push: bool) -> None:
-        assert self._context is not None
-        try:
-            self._write_context(self._context)
-            client = api_client(self.base_url, self.tls_config)
-            if self.base_image and not self.local_image:
-                follow_push(
-                    client.pull(self.base_image, stream=True, decode=True),
-                    f"Pulling {self.base_image}",
-                )
-            repository = str(PurePosixPath(self.registry_url or "", str(self.image_name)))
-            kwargs = {"rm": True, "forcerm": True, "network_mode": "host", **self.build_kwargs}
-            if self.dockerfile:
-                kwargs["path"] = os.path.dirname(os.path.abspath(self.dockerfile))
-                kwargs["dockerfile"] = os.path.join(os.path.basename(self._context), "Dockerfile")
-            else:
-                kwargs["path"] = self._context
-            self.logger.info("Building image %s:%s", repository, self.image_tag)
-            follow_build(client.build(tag=f"{repository}:{self.image_tag}", decode=True, **kwargs))
-            if push and self.registry_url:
-                follow_push(
-                    client.push(repository, tag=self.image_tag, stream=True, decode=True),
-                    f"Pushing {repository}:{self.image_tag}",
-                )
-            elif push:
-                import warnings
-
-                warnings.warn(
-                    "This Docker storage object has no `registry_url`, and will not be pushed.",
-                    UserWarning,
-                    stacklevel=3,
-                )
+            self._build_image(self._push)
         finally:
             shutil.rmtree(self._context, ignore_errors=True)
             self._context = None
+
+    def _build_image(self, push: bool) -> None:
+        assert self._context is not None
+        self._write_context(self._context)
+        client = api_client(self.base_url, self.tls_config)
+        if self.base_image and not self.local_image:
+            follow_push(
+                client.pull(self.base_image, stream=True, decode=True),
+                f"Pulling {self.base_image}",
+            )
+        repository = str(PurePosixPath(self.registry_url or "", str(self.image_name)))
+        kwargs = {"rm": True, "forcerm": True, "network_mode": "host", **self.build_kwargs}
+        if self.dockerfile:
+            kwargs["path"] = os.path.dirname(os.path.abspath(self.dockerfile))
+            kwargs["dockerfile"] = os.path.join(os.path.basename(self._context), "Dockerfile")
+        else:
+            kwargs["path"] = self._context
+        self.logger.info("Building image %s:%s", repository, self.image_tag)
+        follow_build(client.build(tag=f"{repository}:{self.image_tag}", decode=True, **kwargs))
+        if push and self.registry_url:
+            follow_push(
+                client.push(repository, tag=self.image_tag, stream=True, decode=True),
+                f"Pushing {repository}:{self.image_tag}",
+            )
+        elif push:
+            import warnings
+
+            warnings.warn(
+                "This Docker storage object has no `registry_url`, and will not be pushed.",
+                UserWarning,
+                stacklevel=3,
+            )
 
     def _write_context(self, context_dir: str) -> None:
         """Copy user files and this package into the context and write the Dockerfile."""
