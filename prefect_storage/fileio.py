@@ -24,3 +24,14 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, mode: int | No
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def read_flow_file(path: str, missing: str) -> bytes:
+    """The bytes of a stored flow file; ``missing`` explains where it should have been."""
+    from .exceptions import FlowNotFoundError
+
+    try:
+        with open(path, "rb") as file:
+            return file.read()
+    except FileNotFoundError:
+        raise FlowNotFoundError(f"No flow file at {path!r}{missing}") from None

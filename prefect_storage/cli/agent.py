@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -19,67 +20,55 @@ def agent() -> None:
     """Agents claim scheduled flow runs whose labels they have, and run them."""
 
 
+_AGENT_OPTIONS = (
+    click.option("-l", "--label", "labels", multiple=True, help="Agent label (repeatable)."),
+    click.option("--no-hostname-label", is_flag=True, help="Do not add this host's name."),
+    click.option("--once", is_flag=True, help="Run what is scheduled now, then exit."),
+    click.option("--poll-interval", type=float, default=2.0, show_default=True),
+    click.option("--concurrency", type=int, default=1, show_default=True, help="Runs at a time."),
+    click.option("--name", help="Agent name recorded on the runs it claims."),
+)
+
+
+def _agent_options(command: Callable[..., None]) -> Callable[..., None]:
+    """The options every agent command has."""
+    for option in reversed(_AGENT_OPTIONS):
+        command = option(command)
+    return command
+
+
+def _agent_kwargs(
+    labels: tuple[str, ...], no_hostname_label: bool, concurrency: int, name: str | None
+) -> dict[str, Any]:
+    return {
+        "labels": list(labels),
+        "hostname_label": not no_hostname_label,
+        "concurrency": concurrency,
+        "name": name,
+    }
+
+
 @agent.command("local")
-@click.option("-l", "--label", "labels", multiple=True, help="Agent label (repeatable).")
-@click.option("--no-hostname-label", is_flag=True, help="Do not add this host's name as a label.")
-@click.option("--once", is_flag=True, help="Run what is scheduled now, then exit.")
-@click.option("--poll-interval", type=float, default=2.0, show_default=True)
-@click.option("--concurrency", type=int, default=1, show_default=True, help="Runs at a time.")
-@click.option("--name", help="Agent name recorded on the runs it claims.")
-def agent_local(
-    labels: tuple[str, ...],
-    no_hostname_label: bool,
-    once: bool,
-    poll_interval: float,
-    concurrency: int,
-    name: str | None,
-) -> None:
+@_agent_options
+def agent_local(once: bool, poll_interval: float, **options: Any) -> None:
     """Run flows as local processes (each in a fresh `prefect-storage execute`)."""
     from ..agents import LocalAgent
 
-    _serve(
-        LocalAgent(
-            labels=list(labels),
-            hostname_label=not no_hostname_label,
-            concurrency=concurrency,
-            name=name,
-        ),
-        once,
-        poll_interval,
-    )
+    _serve(LocalAgent(**_agent_kwargs(**options)), once, poll_interval)
 
 
 @agent.command("docker")
-@click.option("-l", "--label", "labels", multiple=True, help="Agent label (repeatable).")
-@click.option("--no-hostname-label", is_flag=True, help="Do not add this host's name as a label.")
-@click.option("--once", is_flag=True, help="Run what is scheduled now, then exit.")
-@click.option("--poll-interval", type=float, default=2.0, show_default=True)
-@click.option("--concurrency", type=int, default=1, show_default=True, help="Runs at a time.")
-@click.option("--name", help="Agent name recorded on the runs it claims.")
+@_agent_options
 @click.option("--base-url", help="Docker engine URL (default: DOCKER_HOST).")
 @click.option("--network", default="host", show_default=True, help="Container network mode.")
 def agent_docker(
-    labels: tuple[str, ...],
-    no_hostname_label: bool,
-    once: bool,
-    poll_interval: float,
-    concurrency: int,
-    name: str | None,
-    base_url: str | None,
-    network: str,
+    once: bool, poll_interval: float, base_url: str | None, network: str, **options: Any
 ) -> None:
     """Run flows in containers: Docker storage images, or DockerRun(image=...)."""
     from ..agents import DockerAgent
 
     _serve(
-        DockerAgent(
-            labels=list(labels),
-            hostname_label=not no_hostname_label,
-            concurrency=concurrency,
-            name=name,
-            base_url=base_url,
-            network=network,
-        ),
+        DockerAgent(**_agent_kwargs(**options), base_url=base_url, network=network),
         once,
         poll_interval,
     )

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 from .._version import __version__
 from ..clients.docker import api_client, follow_build, follow_push
-from ..exceptions import FlowNotFoundError, StorageConfigError
+from ..exceptions import StorageConfigError
+from ..fileio import read_flow_file
 from ..keys import slugify, utc_timestamp_slug
 from ..serialization import sha256_hex
 from .base import BlobStorage
@@ -121,14 +122,11 @@ class Docker(BlobStorage):
 
     # -- inside the image ----------------------------------------------------------------
     def _get(self, location: str) -> bytes:
-        try:
-            with open(location, "rb") as file:
-                return file.read()
-        except FileNotFoundError:
-            raise FlowNotFoundError(
-                f"No flow file at {location!r}: Docker storage loads flows inside its image "
-                f"({self.image_name}:{self.image_tag}); run it with `prefect-storage agent docker`."
-            ) from None
+        return read_flow_file(
+            location,
+            f": Docker storage loads flows inside its image ({self.image_name}:"
+            f"{self.image_tag}); run it with `prefect-storage agent docker`.",
+        )
 
     def _script_file(self, location: str) -> str | None:
         return location

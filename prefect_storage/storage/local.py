@@ -9,8 +9,8 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from ..config import home_dir
-from ..exceptions import BackendError, FlowNotFoundError, StorageConfigError
-from ..fileio import atomic_write_bytes
+from ..exceptions import BackendError, StorageConfigError
+from ..fileio import atomic_write_bytes, read_flow_file
 from ..keys import timestamp_key
 from ..results.local import LocalResult
 from .base import BlobStorage, Storage
@@ -100,15 +100,11 @@ class Local(BlobStorage):
             ) from exc
 
     def _get(self, location: str) -> bytes:
-        try:
-            with open(location, "rb") as file:
-                return file.read()
-        except FileNotFoundError:
-            raise FlowNotFoundError(
-                f"No flow file at {location!r} on host {socket.gethostname()!r}. Local "
-                "storage is only readable on the machine that registered the flow; run it "
-                "with an agent carrying that host's label."
-            ) from None
+        return read_flow_file(
+            location,
+            f" on host {socket.gethostname()!r}. Local storage is only readable on the machine "
+            "that registered the flow; run it with an agent carrying that host's label.",
+        )
 
     def _delete(self, location: str) -> None:
         if not self.stored_as_script and os.path.isfile(location):
