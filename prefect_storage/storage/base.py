@@ -103,6 +103,12 @@ class Storage(ABC):
     def __getstate__(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if k not in self._transient}
 
+    def __copy__(self) -> Storage:
+        # Not via __getstate__, which is for pickles: a copy keeps its flows and clients.
+        new = object.__new__(type(self))
+        new.__dict__.update(self.__dict__)
+        return new
+
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         for name in self._transient:
