@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.servers import git as g
+from tests.servers.loopback import LoopbackHTTPServer
 from tests.servers.s3 import AWS_ACCESS_KEY_ID, AWS_REGION, AWS_SECRET_ACCESS_KEY
 
 TARGET_PREFIX = "CodeCommit_20150413."
@@ -79,7 +80,7 @@ class CodeCommitRepo:
 
 
 @dataclass
-class CodeCommitServer:
+class CodeCommitServer(LoopbackHTTPServer):
     access_key: str = AWS_ACCESS_KEY_ID
     """The only access key accepted (``None``: any)."""
     repos: dict[str, CodeCommitRepo] = field(default_factory=dict)
@@ -90,24 +91,8 @@ class CodeCommitServer:
 
     # -- life cycle ----------------------------------------------------------------------------
     def start(self) -> CodeCommitServer:
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        self._httpd.daemon_threads = True
-        threading.Thread(
-            target=self._httpd.serve_forever, args=(0.05,), daemon=True, name="codecommit"
-        ).start()
+        self._serve(_handler_for(self), "codecommit")
         return self
-
-    def stop(self) -> None:
-        httpd, self._httpd = self._httpd, None
-        if httpd is not None:
-            httpd.shutdown()
-            httpd.server_close()
-
-    def __enter__(self) -> CodeCommitServer:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
     def reset(self) -> None:
         with self._lock:
@@ -130,12 +115,6 @@ class CodeCommitServer:
         """The next ``times`` calls answer ``status`` (500/503 make botocore retry)."""
         with self._lock:
             self._failures.extend([status] * times)
-
-    @property
-    def port(self) -> int:
-        if self._httpd is None:
-            raise RuntimeError("the CodeCommit server is not started")
-        return int(self._httpd.server_address[1])
 
     @property
     def endpoint_url(self) -> str:

@@ -53,6 +53,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import unquote
 
+from tests.servers.loopback import LoopbackHTTPServer
 from tests.servers.s3 import ServerNotInstalled, ServerProcess, ServerUnavailable
 
 GIT = shutil.which("git") or "git"
@@ -414,7 +415,7 @@ class GitHTTPRequest:
     status: int = 0
 
 
-class GitHTTPServer:
+class GitHTTPServer(LoopbackHTTPServer):
     """``git http-backend`` behind a threaded HTTP(S) server (see the module docstring)."""
 
     def __init__(
@@ -445,36 +446,22 @@ class GitHTTPServer:
         if shutil.which(GIT) is None:
             raise ServerNotInstalled("git is not installed: apt-get install git")
         self._folder = Path(tempfile.mkdtemp(prefix="prefect-storage-git-http-"))
-        httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        httpd.daemon_threads = True
-        if self.https:
-            if shutil.which("openssl") is None:
-                httpd.server_close()
-                raise ServerNotInstalled("openssl is not installed: HTTPS needs a certificate")
-            cert, key = self._make_certificate()
-            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            context.load_cert_chain(cert, key)
-            httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
-        self._httpd = httpd
-        threading.Thread(
-            target=httpd.serve_forever, args=(0.05,), daemon=True, name="git-http"
-        ).start()
+        if self.https and shutil.which("openssl") is None:
+            raise ServerNotInstalled("openssl is not installed: HTTPS needs a certificate")
+        self._serve(_handler_for(self), "git-http", self._use_tls if self.https else None)
         return self
 
+    def _use_tls(self, httpd: ThreadingHTTPServer) -> None:
+        cert, key = self._make_certificate()
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(cert, key)
+        httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
+
     def stop(self) -> None:
-        httpd, self._httpd = self._httpd, None
-        if httpd is not None:
-            httpd.shutdown()
-            httpd.server_close()
+        super().stop()
         if self._folder is not None:
             shutil.rmtree(self._folder, ignore_errors=True)
             self._folder = None
-
-    def __enter__(self) -> GitHTTPServer:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
     def reset(self, token: str | None = None) -> None:
         """Forget recorded requests; a new token (random unless given)."""
@@ -486,12 +473,6 @@ class GitHTTPServer:
             self.allow_bearer = True
 
     # -- addresses -----------------------------------------------------------------------------
-    @property
-    def port(self) -> int:
-        if self._httpd is None:
-            raise RuntimeError("the git HTTP server is not started")
-        return int(self._httpd.server_address[1])
-
     @property
     def base_url(self) -> str:
         return f"{'https' if self.https else 'http'}://127.0.0.1:{self.port}"

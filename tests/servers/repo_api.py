@@ -50,6 +50,7 @@ from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlencode
 
 from tests.servers import git as g
+from tests.servers.loopback import LoopbackHTTPServer
 
 Response = tuple[int, dict[str, str], bytes]
 JSON = "application/json; charset=utf-8"
@@ -84,7 +85,7 @@ class HostedRepo:
 
 
 @dataclass
-class RepoAPIServer:
+class RepoAPIServer(LoopbackHTTPServer):
     token: str = field(default_factory=lambda: uuid.uuid4().hex)
     """GitHub token, GitLab private token, Bitbucket Server HTTP access token, Cloud bearer."""
     username: str = "flow-bot"
@@ -104,24 +105,8 @@ class RepoAPIServer:
 
     # -- life cycle ----------------------------------------------------------------------------
     def start(self) -> RepoAPIServer:
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        self._httpd.daemon_threads = True
-        threading.Thread(
-            target=self._httpd.serve_forever, args=(0.05,), daemon=True, name="repo-api"
-        ).start()
+        self._serve(_handler_for(self), "repo-api")
         return self
-
-    def stop(self) -> None:
-        httpd, self._httpd = self._httpd, None
-        if httpd is not None:
-            httpd.shutdown()
-            httpd.server_close()
-
-    def __enter__(self) -> RepoAPIServer:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
     def reset(self) -> None:
         """No repositories, no recorded requests, fresh credentials, default settings."""
@@ -158,9 +143,7 @@ class RepoAPIServer:
     # -- addresses and inspection --------------------------------------------------------------
     @property
     def url(self) -> str:
-        if self._httpd is None:
-            raise RuntimeError("the repository API server is not started")
-        return f"http://127.0.0.1:{self._httpd.server_address[1]}"
+        return f"http://127.0.0.1:{self.port}"
 
     github_url = url
     gitlab_url = url

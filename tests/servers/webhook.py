@@ -13,7 +13,9 @@ import json
 import threading
 import uuid
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+
+from tests.servers.loopback import LoopbackHTTPServer
 
 
 @dataclass
@@ -25,7 +27,7 @@ class RecordedRequest:
 
 
 @dataclass
-class WebhookServer:
+class WebhookServer(LoopbackHTTPServer):
     token: str = field(default_factory=lambda: uuid.uuid4().hex)
     blobs: dict[str, bytes] = field(default_factory=dict)
     requests: list[RecordedRequest] = field(default_factory=list)
@@ -50,19 +52,12 @@ class WebhookServer:
 
             do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _handle
 
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
-        self._thread.start()
+        self._serve(Handler, "webhook")
         return self
-
-    def stop(self) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
 
     @property
     def url(self) -> str:
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://127.0.0.1:{self.port}"
 
     def reset(self) -> None:
         with self._lock:
