@@ -49,6 +49,7 @@ setup(
     include_package_data=True,
     zip_safe=False,
     install_requires=[
+        "alembic>=1.13",
         "cloudpickle>=3.0",
         "requests>=2.28",
         "click>=8.1",

@@ -21,7 +21,8 @@ secret), that is a base too, so legacy ``except ValueError`` code keeps working:
     └── RegistryError                                  the flow registry refused a request
         ├── UnknownFlowError(LookupError)              no such flow, version or flow run
         ├── FlowRunParameterError(ValueError)          unknown or missing flow-run parameter
-        └── RegistryUnavailableError(ConnectionError)  the registry database is unreachable
+        ├── RegistryUnavailableError(ConnectionError)  the registry database is unreachable
+        └── RegistryNameError(ValueError)              a flow/agent/project name too long or bad
 """
 
 from __future__ import annotations
@@ -117,3 +118,7 @@ class RegistryUnavailableError(RegistryError, ConnectionError):
 
 class FlowRunParameterError(RegistryError, ValueError):
     """A flow run was given an unknown parameter or lacks a required one."""
+
+
+class RegistryNameError(RegistryError, ValueError):
+    """A flow, project or agent name the registry cannot hold (too long, control characters)."""

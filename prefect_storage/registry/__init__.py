@@ -8,6 +8,7 @@ uses the same schema. SQLAlchemy is imported only when a registry is used.
 from __future__ import annotations
 
 import os
+import unicodedata
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,6 +20,7 @@ from ..config import home_dir
 from ..exceptions import (
     FlowRunParameterError,
     RegistryError,
+    RegistryNameError,
     RegistryUnavailableError,
     UnknownFlowError,
 )
@@ -30,6 +32,9 @@ __all__ = ["FlowRecord", "FlowRegistry", "FlowRunRecord", "RunState"]
 
 REGISTRY_URL_ENV = "PREFECT_STORAGE_REGISTRY_URL"
 """A SQLAlchemy URL for the registry; default ``sqlite:///<home>/registry.db``."""
+
+MAX_NAME_LENGTH = 255
+"""Longest flow, project or agent name (the columns are VARCHAR(255) on every database)."""
 
 
 class RunState:
@@ -75,6 +80,7 @@ class FlowRunRecord:
     claimed_at: datetime | None
     started_at: datetime | None
     finished_at: datetime | None
+    lease_expires_at: datetime | None = None
 
 
 def _now() -> datetime:
@@ -112,7 +118,7 @@ class FlowRegistry:
             self._engine = self._create_engine()
         return self._engine
 
-    def _create_engine(self) -> Engine:
+    def _create_engine(self, migrate: bool = True) -> Engine:
         from sqlalchemy import create_engine, event
         from sqlalchemy.engine import make_url
         from sqlalchemy.exc import ArgumentError
@@ -151,26 +157,68 @@ class FlowRegistry:
                 cursor.execute("PRAGMA foreign_keys=ON")
                 cursor.close()
 
-        self._create_tables(engine)
+        if migrate:
+            try:
+                self._create_tables(engine)
+            except BaseException:
+                engine.dispose()
+                raise
         return engine
 
     def _create_tables(self, engine: Engine) -> None:
-        from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
+        """Create the schema, or migrate it to this code's revision (see ``.migrations``)."""
+        from . import migrations
 
-        from .schema import metadata
+        with self._schema_errors(engine):
+            migrations.ensure_schema(engine, self.display_url)
 
-        for attempt in range(3):
-            try:
-                metadata.create_all(engine)
-                return
-            except (IntegrityError, ProgrammingError):
-                # Another process created the tables at the same moment.
-                if attempt == 2:
-                    raise
-            except OperationalError as exc:
-                raise RegistryUnavailableError(
-                    f"Cannot reach the flow registry at {self.display_url}: {_first_line(exc.orig)}"
+    @contextmanager
+    def _schema_errors(self, engine: Engine) -> Iterator[None]:
+        """Database errors met while opening the registry, as one-line registry errors."""
+        from sqlalchemy.exc import DatabaseError, OperationalError
+
+        try:
+            yield
+        except OperationalError as exc:
+            raise RegistryUnavailableError(
+                f"Cannot reach the flow registry at {self.display_url}: {_first_line(exc.orig)}"
+            ) from None
+        except DatabaseError as exc:
+            if engine.dialect.name == "sqlite":
+                raise RegistryError(
+                    f"The flow registry file {engine.url.database} is not a usable SQLite "
+                    f"database ({_first_line(exc.orig)}); move it aside (a new registry is "
+                    f"created on next use) or point {REGISTRY_URL_ENV} at the right one."
                 ) from None
+            raise RegistryError(
+                f"The flow registry at {self.display_url} could not be opened: "
+                f"{_first_line(exc.orig)}"
+            ) from None
+
+    def upgrade_schema(self) -> tuple[str | None, str]:
+        """Migrate the registry's schema to this code's revision now; returns (from, to).
+
+        ``from`` is ``None`` for an empty database; equal revisions mean it was up to date.
+        """
+        from . import migrations
+
+        engine = self._engine or self._create_engine(migrate=False)
+        with self._schema_errors(engine):
+            revisions = migrations.upgrade(engine, self.display_url)
+        self._engine = engine
+        return revisions
+
+    def schema_version(self) -> tuple[str | None, str]:
+        """The registry's schema revision (``None``: empty) and this code's, changing nothing."""
+        from . import migrations
+
+        engine = self._engine or self._create_engine(migrate=False)
+        try:
+            with self._schema_errors(engine):
+                return migrations.current_revision(engine), migrations.head_revision()
+        finally:
+            if engine is not self._engine:
+                engine.dispose()
 
     @contextmanager
     def _transaction(self) -> Iterator[Connection]:
@@ -185,7 +233,7 @@ class FlowRegistry:
             ) from None
 
     def check(self) -> None:
-        """Connect (creating the tables if needed); raise if the registry is unreachable."""
+        """Connect (creating or migrating the schema if needed); raise if it is unusable."""
         with self._transaction():
             pass
 
@@ -204,6 +252,9 @@ class FlowRegistry:
         from sqlalchemy import insert
         from sqlalchemy.exc import IntegrityError
 
+        check_name(name, "name", "flow name")
+        if project is not None:
+            check_name(project, "project", "project name")
         labels = sorted(set(labels or ()))
         run_config = run_config or {}
         for _ in range(5):
@@ -248,6 +299,7 @@ class FlowRegistry:
 
         from .schema import flows
 
+        check_name(name, "name", "flow name")
         with self._transaction() as connection:
             if version is None:
                 row = self._latest(connection, name)
@@ -314,6 +366,7 @@ class FlowRegistry:
 
         from .schema import flow_runs
 
+        check_name(agent, "agent", "agent name")
         have = set(agent_labels)
         claimed: list[str] = []
         with self._transaction() as connection:
@@ -366,6 +419,8 @@ class FlowRegistry:
         return runs[0]
 
     def list_flow_runs(self, flow_name: str | None = None) -> list[FlowRunRecord]:
+        if flow_name is not None:
+            check_name(flow_name, "flow_name", "flow name")
         return self._select_runs(flow_name=flow_name)
 
     def _select_runs(
@@ -414,6 +469,29 @@ class FlowRegistry:
         )
         with self._transaction() as connection:
             return [dict(row._mapping) for row in connection.execute(query)]
+
+
+def check_name(value: Any, argument: str, what: str) -> None:
+    """Refuse a name the registry cannot store the same way on SQLite and PostgreSQL.
+
+    Checked before any SQL: PostgreSQL rejects a NUL or more than 255 characters with a
+    ``DataError`` deep in the driver, while SQLite would silently accept them.
+    """
+    if not isinstance(value, str) or not value:
+        raise RegistryNameError(
+            f"The {what} (`{argument}`) must be a non-empty string, got {value!r}."
+        )
+    if len(value) > MAX_NAME_LENGTH:
+        raise RegistryNameError(
+            f"The {what} (`{argument}`) is {len(value)} characters long ({value[:20]!r}...); "
+            f"the flow registry allows at most {MAX_NAME_LENGTH}: use a shorter one."
+        )
+    for position, char in enumerate(value):
+        if unicodedata.category(char) == "Cc":
+            raise RegistryNameError(
+                f"The {what} (`{argument}`) {value!r} contains the control character "
+                f"U+{ord(char):04X} at position {position}; names must be printable text."
+            )
 
 
 def _flow_fields(row: Any) -> dict[str, Any]:
