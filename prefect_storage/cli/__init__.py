@@ -47,6 +47,16 @@ def echo_json(value: Any) -> None:
     click.echo(json.dumps(value, default=str, indent=2))
 
 
-from . import agent, demo, flows, register, secret  # noqa: E402  (they add commands to main)
+from . import agent, demo, flows, register, registry, secret  # noqa: E402  (they add commands)
 
-__all__ = ["agent", "demo", "echo_json", "flows", "main", "parse_parameters", "register", "secret"]
+__all__ = [
+    "agent",
+    "demo",
+    "echo_json",
+    "flows",
+    "main",
+    "parse_parameters",
+    "register",
+    "registry",
+    "secret",
+]
