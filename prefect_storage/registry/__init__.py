@@ -203,8 +203,13 @@ class FlowRegistry:
         from . import migrations
 
         engine = self._engine or self._create_engine(migrate=False)
-        with self._schema_errors(engine):
-            revisions = migrations.upgrade(engine, self.display_url)
+        try:
+            with self._schema_errors(engine):
+                revisions = migrations.upgrade(engine, self.display_url)
+        except BaseException:
+            if engine is not self._engine:
+                engine.dispose()
+            raise
         self._engine = engine
         return revisions
 
