@@ -33,6 +33,7 @@ __all__ = [
     "delete_secret",
     "list_secret_names",
     "redact_in_logs",
+    "redact_urls",
     "redacted_in_logs",
     "render_recording_values",
     "render_templates",
@@ -212,6 +213,48 @@ def render_recording_values(value: Any) -> tuple[Any, list[str]]:
     return render_templates(value, resolve), used
 
 
+# -- credentials inside URLs ------------------------------------------------------------
+MASK = "***"
+"""What a masked credential becomes in logs and messages."""
+
+_URL_USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.\-]*://)(?P<userinfo>[^\s/?#'\"<>]*)@")
+_CREDENTIAL_NAME = (
+    r"[\w.\-]*?(?:token|secret|passw|pwd|key|sig|credential|auth|session|code)[\w.\-]*"
+)
+CREDENTIAL_PARAMETER = re.compile(_CREDENTIAL_NAME, re.I)
+"""Query parameter (or header) names whose values are credentials."""
+_QUERY_CREDENTIAL = re.compile(
+    rf"(?P<name>[?&;]{_CREDENTIAL_NAME}=)(?P<value>(?!\$\{{)[^&#\s'\"<>]+)", re.I
+)
+
+
+def redact_urls(text: str, mask: str = MASK) -> str:
+    """``text`` with the credentials of every URL in it masked.
+
+    Masks the password of ``scheme://user:password@`` (any scheme), a bare
+    ``http(s)://token@`` user (tokens are sent that way), and the values of query
+    parameters named like credentials (``private_token``, ``access_token``, ``sig``,
+    ``X-Amz-Signature``, ...) wherever ``?name=`` or ``&name=`` appears. A bare SSH
+    user (``ssh://git@host``) and ``${NAME}`` templates stay: they are not secrets.
+    """
+    if "@" in text:
+        text = _URL_USERINFO.sub(lambda m: _mask_userinfo(m, mask), text)
+    if "=" in text:
+        text = _QUERY_CREDENTIAL.sub(lambda m: m.group("name") + mask, text)
+    return text
+
+
+def _mask_userinfo(match: re.Match[str], mask: str) -> str:
+    scheme, userinfo = match.group("scheme"), match.group("userinfo")
+    user, has_password, password = userinfo.partition(":")
+    if has_password:
+        hidden = password if password.startswith("${") or not password else mask
+        return f"{scheme}{user}:{hidden}@"
+    if scheme.lower().startswith("http") and userinfo and not userinfo.startswith("${"):
+        return f"{scheme}{mask}@"
+    return match.group(0)
+
+
 HTTP_LOGGERS = ("urllib3.connectionpool", "urllib3.util.retry", "urllib3.connection")
 """Loggers that print request URLs, which may carry rendered secrets."""
 
@@ -228,8 +271,8 @@ class _Redactor(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
         for value in self.values:
-            message = message.replace(value, "***")
-        record.msg, record.args = message, ()
+            message = message.replace(value, MASK)
+        record.msg, record.args = redact_urls(message), ()
         return True
 
 
@@ -248,10 +291,8 @@ def redact_in_logs(values: list[str], loggers: tuple[str, ...]) -> None:
 
 @contextmanager
 def redacted_in_logs(values: list[str], loggers: tuple[str, ...] = HTTP_LOGGERS) -> Iterator[None]:
-    """Within the block, ``values`` are masked in what ``loggers`` log."""
-    if not values:
-        yield
-        return
+    """Within the block, ``values`` (and credentials in URLs) are masked in what ``loggers``
+    log."""
     redactor = _Redactor(values)
     targets = [logging.getLogger(name) for name in loggers]
     for target in targets:
