@@ -240,3 +240,105 @@ def test_no_leak_from_a_missing_secret_among_set_ones(planted: dict[str, str]) -
         resolve_secrets([*SECRET_NAMES, "NEVER_SET"])
     assert "NEVER_SET" in str(raised.value)
     _assert_absent(planted.values(), _error_texts(raised.value))
+
+
+# -- Webhook: (user, password) auth and literal credentials in URLs ------------------------------
+@task
+def answer() -> int:
+    return 42
+
+
+def _answer_flow(name: str) -> Flow:
+    with Flow(name) as flow:
+        answer()
+    return flow
+
+
+def _auth_webhook(url: str, auth: Any) -> Webhook:
+    return Webhook(
+        build_request_kwargs={"url": url, "auth": auth},
+        build_request_http_method="PUT",
+        get_flow_request_kwargs={"url": url, "auth": auth},
+        get_flow_request_http_method="GET",
+    )
+
+
+@pytest.mark.parametrize("template", [True, False], ids=["template", "literal"])
+def test_webhook_auth_pair_survives_the_json_round_trip_an_agent_does(
+    webhook_server: WebhookServer, template: bool
+) -> None:
+    password = _token("basic")
+    webhook_server.token = password  # Basic auth as webhook_server.basic_user with it
+    set_secret("WH_PASSWORD", password)
+    auth = (webhook_server.basic_user, "${WH_PASSWORD}" if template else password)
+    storage = _auth_webhook(webhook_server.url + "/flows/basic", auth)
+    storage.add_flow(_answer_flow("basic"))
+    storage.build()
+    assert list(webhook_server.blobs) == ["basic"]
+
+    payload = json.loads(json.dumps(storage.serialize()))  # what the agent's process gets
+    assert isinstance(payload["get_flow_request_kwargs"]["auth"], list)
+    rebuilt = Storage.deserialize(payload)
+    state = rebuilt.get_flow("basic").run()
+    assert state.is_successful()
+    assert [s.result for s in state.result.values()] == [42]
+    get = webhook_server.requests[-1]
+    assert get.method == "GET" and get.headers["Authorization"].startswith("Basic ")
+
+
+@pytest.mark.parametrize(
+    "auth", ["user:password", ("user",), ("user", "a", "b"), ("user", 3), {"user": "x"}]
+)
+def test_webhook_auth_that_requests_cannot_use_is_refused_at_construction(auth: Any) -> None:
+    with pytest.raises(TypeError, match=r"`build_request_kwargs\['auth'\]`.*\$\{PASSWORD\}"):
+        _auth_webhook("http://127.0.0.1:9/flows/x", auth)
+    payload = _auth_webhook("http://127.0.0.1:9/flows/x", ("u", "p")).serialize()
+    payload["get_flow_request_kwargs"]["auth"] = auth
+    with pytest.raises(TypeError, match=r"`get_flow_request_kwargs\['auth'\]`"):
+        Storage.deserialize(json.loads(json.dumps(payload)))
+
+
+def test_no_leak_of_literal_credentials_in_a_webhook_url(
+    webhook_server: WebhookServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Legacy requests put credentials in the URL itself (userinfo, a signed query); they
+    are masked in warnings, errors and DEBUG logs (urllib3 logs the request target)."""
+    caplog.set_level(logging.DEBUG)
+    tokens = {kind: _token(kind) for kind in ("userinfo", "signature", "access-token")}
+    url = f"{webhook_server.url}/flows/signed?X-Amz-Signature={tokens['signature']}"
+    storage = Webhook(
+        build_request_kwargs={"url": url, "headers": {"Authorization": "Bearer ${WH_TOKEN}"}},
+        build_request_http_method="PUT",
+        get_flow_request_kwargs={
+            "url": url + f"&access_token={tokens['access-token']}",
+            "headers": {"Authorization": "Bearer ${WH_TOKEN}"},
+        },
+        get_flow_request_http_method="GET",
+    )
+    storage.retry_policy = RetryPolicy(max_attempts=2, base_delay=0.01)
+    errors: list[BaseException] = []
+    with context(secrets={"WH_TOKEN": webhook_server.token}):
+        storage.add_flow(_answer_flow("signed"))
+        storage.build()
+        webhook_server.fail_next(503, times=2)  # retried once (a logged warning), then raised
+        with pytest.raises(BackendUnavailableError) as unavailable:
+            storage.get_flow("signed")
+        errors.append(unavailable.value)
+        # requests turns URL userinfo into Basic auth, so this one meets a closed port.
+        unreachable = _auth_webhook(
+            f"http://robot:{tokens['userinfo']}@127.0.0.1:{_closed_port()}/flows/x", None
+        )
+        unreachable.retry_policy = storage.retry_policy
+        unreachable.flows = {"x": "x"}
+        with pytest.raises(BackendUnavailableError) as closed:
+            unreachable.get_flow("x")
+        errors.append(closed.value)
+    assert "X-Amz-Signature=***" in str(unavailable.value)
+    assert "robot:***@" in str(closed.value)
+    assert any("attempt 1 of 2" in r.getMessage() for r in caplog.records)
+    assert any(tokens["signature"] in r.path for r in webhook_server.requests)  # it was sent
+    assert any("X-Amz-Signature" in r.getMessage() for r in caplog.records if r.levelno == 10)
+    observed: dict[str, str | bytes] = {"logs": caplog.text}
+    for error in errors:
+        observed.update(_error_texts(error))
+    _assert_absent(tokens.values(), observed)
