@@ -181,9 +181,9 @@ def _check_flow_path(flow_path: str) -> str:
 def _inside_checkout(directory: str, location: str) -> str:
     """The checked-out file for ``location``, refused when it (or a symlink on the way)
     resolves outside the checkout."""
+    path = os.path.join(directory, location)
     root = os.path.realpath(directory)
-    path = os.path.realpath(os.path.join(root, location))
-    if os.path.commonpath([root, path]) != root:
+    if os.path.commonpath([root, os.path.realpath(path)]) != root:
         raise StorageConfigError(
             f"`flow_path` {location!r} resolves outside the repository checkout (through "
             "'..' or a symlink); point it at a regular file inside the repository."
