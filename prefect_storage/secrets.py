@@ -20,7 +20,7 @@ from typing import Any
 
 from .config import home_dir
 from .engine.context import context
-from .exceptions import SecretNotFoundError
+from .exceptions import LocalStateError, SecretNotFoundError
 from .fileio import atomic_write_bytes
 
 if sys.version_info >= (3, 11):
@@ -113,6 +113,11 @@ def _read_file() -> dict[str, str]:
             document = tomllib.load(file)
     except FileNotFoundError:
         return {}
+    except OSError as exc:
+        raise LocalStateError(
+            f"Cannot read the secrets file {path}: {exc.strerror or exc}; it must be a "
+            "readable file (move away whatever is there)."
+        ) from None
     except tomllib.TOMLDecodeError as exc:
         # The parser's message can quote a line of the file, i.e. a secret value.
         raise SecretNotFoundError(
@@ -132,8 +137,15 @@ def _write_file(values: dict[str, str]) -> None:
     lines = ["[secrets]"]
     lines += [f"{json.dumps(k)} = {json.dumps(v)}" for k, v in sorted(values.items())]
     path = secrets_file()
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    atomic_write_bytes(path, ("\n".join(lines) + "\n").encode(), mode=0o600)
+    try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        # A new file beside the old one, then a rename: a failed write keeps the old file.
+        atomic_write_bytes(path, ("\n".join(lines) + "\n").encode(), mode=0o600)
+    except OSError as exc:
+        raise LocalStateError(
+            f"Cannot write the secrets file {path}: {exc.strerror or exc}; it was left as it "
+            "was. Free some space or fix the folder's permissions, then try again."
+        ) from None
 
 
 def set_secret(name: str, value: str) -> None:
