@@ -236,7 +236,7 @@ _CREDENTIAL_NAME = (
 CREDENTIAL_PARAMETER = re.compile(_CREDENTIAL_NAME, re.I)
 """Query parameter (or header) names whose values are credentials."""
 _QUERY_CREDENTIAL = re.compile(
-    rf"(?P<name>[?&;]{_CREDENTIAL_NAME}=)(?P<value>(?!\$\{{)[^&#\s'\"<>]+)", re.I
+    rf"(?P<name>[?&;]{_CREDENTIAL_NAME}=)(?P<value>(?!\$\{{)[^&;#\s'\"<>]+)", re.I
 )
 
 

@@ -342,3 +342,70 @@ def test_no_leak_of_literal_credentials_in_a_webhook_url(
     for error in errors:
         observed.update(_error_texts(error))
     _assert_absent(tokens.values(), observed)
+
+
+# -- credentials inside URLs, wherever text leaves us ---------------------------------------------
+@pytest.mark.parametrize(
+    "text, redacted",
+    [
+        (
+            "Fetching ssh://user:TOKEN@127.0.0.1:22/r.git",
+            "Fetching ssh://user:***@127.0.0.1:22/r.git",
+        ),
+        ("git+ssh://git:TOKEN@host/r.git", "git+ssh://git:***@host/r.git"),
+        ("https://oauth2:TOKEN@gitlab.example/r.git", "https://oauth2:***@gitlab.example/r.git"),
+        ("https://TOKEN@github.com/o/r.git", "https://***@github.com/o/r.git"),
+        ("ssh://git@github.com/o/r.git", "ssh://git@github.com/o/r.git"),
+        ("git@github.com:o/r.git", "git@github.com:o/r.git"),
+        ("'https://h/r.git?private_token=TOKEN/': 503", "'https://h/r.git?private_token=***': 503"),
+        (
+            '127.0.0.1:80 "GET /k?X-Amz-Credential=TOKEN&X-Amz-Signature=TOKEN&n=1 HTTP/1.1"',
+            '127.0.0.1:80 "GET /k?X-Amz-Credential=***&X-Amz-Signature=***&n=1 HTTP/1.1"',
+        ),
+        ("https://a.blob/c?sv=2021&sig=TOKEN;x", "https://a.blob/c?sv=2021&sig=***;x"),
+        ("https://h/cb?code=TOKEN&state=s", "https://h/cb?code=***&state=s"),
+        ("https://u:${PASSWORD}@h/?token=${TOKEN}", "https://u:${PASSWORD}@h/?token=${TOKEN}"),
+        ("nothing to see: a@b.c, x=1", "nothing to see: a@b.c, x=1"),
+    ],
+)
+def test_redact_urls_masks_credentials_in_every_url_form(text: str, redacted: str) -> None:
+    from prefect_storage.secrets import redact_urls
+
+    assert redact_urls(text) == redacted
+
+
+def test_run_logs_mask_credentials_in_urls_a_flow_logs(
+    home: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The registry's log handler masks URL credentials in every record of a run."""
+    from prefect_storage.agents import LocalAgent
+    from prefect_storage.loading import flows_in_script
+    from prefect_storage.registry import REGISTRY_URL_ENV, FlowRegistry, RunState
+
+    monkeypatch.delenv(REGISTRY_URL_ENV, raising=False)
+    token = _token("logged")
+    set_secret("API_TOKEN", token)
+    script = tmp_path / "logs_a_url.py"
+    script.write_text(
+        "from prefect_storage import Flow, context, task\n"
+        "from prefect_storage.secrets import Secret\n\n"
+        "@task\n"
+        "def call():\n"
+        "    url = 'https://api.example/v1?access_token=' + Secret('API_TOKEN').get()\n"
+        "    context['logger'].info('calling %s', url)\n"
+        "    return 1\n\n"
+        "with Flow('logs-a-url') as flow:\n"
+        "    call()\n"
+    )
+    flow = flows_in_script(script.read_bytes(), str(script))["logs-a-url"]
+    flow.storage = Local(directory=str(tmp_path / "flows"), add_default_labels=False)
+    registry = FlowRegistry()
+    flow.register(labels=["redact"], registry=registry)
+    run = registry.create_flow_run("logs-a-url")
+    assert LocalAgent(hostname_label=False, labels=["redact"], registry=registry).run_once() == [
+        run.id
+    ]
+    assert registry.get_flow_run(run.id).state == RunState.SUCCESS
+    messages = [entry["message"] for entry in registry.get_logs(run.id)]
+    assert "calling https://api.example/v1?access_token=***" in messages
+    _assert_absent([token], {"run logs": "\n".join(messages), **_home_files(home)})
