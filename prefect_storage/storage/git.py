@@ -22,8 +22,13 @@ class Git(RepoStorage):
     The clone URL is ``<protocol>://<repo_host>/<repo>.git``, ``git@<repo_host>:<repo>.git``
     with ``use_ssh`` (keys from your SSH setup or ``GIT_SSH_COMMAND``), or the value of the
     secret ``git_clone_url_secret_name``. A token (secret ``git_token_secret_name``) is sent
-    as an HTTP header; it never appears in a URL, a command line or ``.git/config``. The
-    checkout stays on disk until the process exits, so the flow can read files beside it.
+    as an HTTP header; it never appears in a URL, a command line or ``.git/config``. So is
+    the ``user:token`` of an HTTP(S) clone URL; the password of an ``ssh://`` one is dropped
+    (SSH uses keys). A token in the clone URL's query (``?private_token=``) is masked in
+    every message and log, but git hands that URL to its HTTP helper on a command line:
+    prefer userinfo or ``git_token_secret_name``. ``flow_path`` must stay inside the
+    repository (no ``..``, no symlink out of it). The checkout stays on disk until the
+    process exits, so the flow can read files beside it.
     """
 
     serialized_fields = (
