@@ -6,6 +6,7 @@ secret), that is a base too, so legacy ``except ValueError`` code keeps working:
 
     FlowStorageError(Exception)
     ├── MissingDependencyError(ModuleNotFoundError)   an optional extra is not installed
+    ├── LocalStateError(OSError)                       the home folder or a file in it unusable
     ├── FlowNotFoundError(LookupError, ValueError)     name not in storage / object missing
     ├── FlowNameConflictError(ValueError)              add_flow with a name already present
     ├── StorageConfigError(ValueError)                 bad constructor argument or payload
@@ -34,6 +35,11 @@ class FlowStorageError(Exception):
 
 class MissingDependencyError(FlowStorageError, ModuleNotFoundError):
     """An optional SDK is needed; the message names the extra that installs it."""
+
+
+class LocalStateError(FlowStorageError, OSError):
+    """The home folder (``PREFECT_STORAGE_HOME``) or a file in it cannot be created, read
+    or written (not a folder, read-only, disk full)."""
 
 
 class FlowNotFoundError(FlowStorageError, LookupError, ValueError):

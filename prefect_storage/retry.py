@@ -43,18 +43,21 @@ class RetryPolicy:
             try:
                 return operation()
             except BackendUnavailableError as exc:
+                from .secrets import redact_urls
+
+                reason = redact_urls(str(exc))  # the last line of defence for URL credentials
                 delay = random.uniform(0, min(self.max_delay, self.base_delay * 2 ** (attempt - 1)))
                 elapsed = time.monotonic() - started
                 if attempt == self.max_attempts or elapsed + delay > self.deadline:
                     raise BackendUnavailableError(
-                        f"{exc} (gave up after {attempt} attempt(s) in {elapsed:.1f} s)"
+                        f"{reason} (gave up after {attempt} attempt(s) in {elapsed:.1f} s)"
                     ) from exc
                 logger.warning(
                     "%s failed (attempt %d of %d): %s; retrying in %.2f s",
-                    description,
+                    redact_urls(description),
                     attempt,
                     self.max_attempts,
-                    exc,
+                    reason,
                     delay,
                 )
                 time.sleep(delay)

@@ -20,7 +20,7 @@ from typing import Any
 
 from .config import home_dir
 from .engine.context import context
-from .exceptions import SecretNotFoundError
+from .exceptions import LocalStateError, SecretNotFoundError
 from .fileio import atomic_write_bytes
 
 if sys.version_info >= (3, 11):
@@ -33,6 +33,7 @@ __all__ = [
     "delete_secret",
     "list_secret_names",
     "redact_in_logs",
+    "redact_urls",
     "redacted_in_logs",
     "render_recording_values",
     "render_templates",
@@ -112,6 +113,11 @@ def _read_file() -> dict[str, str]:
             document = tomllib.load(file)
     except FileNotFoundError:
         return {}
+    except OSError as exc:
+        raise LocalStateError(
+            f"Cannot read the secrets file {path}: {exc.strerror or exc}; it must be a "
+            "readable file (move away whatever is there)."
+        ) from None
     except tomllib.TOMLDecodeError as exc:
         # The parser's message can quote a line of the file, i.e. a secret value.
         raise SecretNotFoundError(
@@ -131,8 +137,15 @@ def _write_file(values: dict[str, str]) -> None:
     lines = ["[secrets]"]
     lines += [f"{json.dumps(k)} = {json.dumps(v)}" for k, v in sorted(values.items())]
     path = secrets_file()
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    atomic_write_bytes(path, ("\n".join(lines) + "\n").encode(), mode=0o600)
+    try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        # A new file beside the old one, then a rename: a failed write keeps the old file.
+        atomic_write_bytes(path, ("\n".join(lines) + "\n").encode(), mode=0o600)
+    except OSError as exc:
+        raise LocalStateError(
+            f"Cannot write the secrets file {path}: {exc.strerror or exc}; it was left as it "
+            "was. Free some space or fix the folder's permissions, then try again."
+        ) from None
 
 
 def set_secret(name: str, value: str) -> None:
@@ -212,6 +225,48 @@ def render_recording_values(value: Any) -> tuple[Any, list[str]]:
     return render_templates(value, resolve), used
 
 
+# -- credentials inside URLs ------------------------------------------------------------
+MASK = "***"
+"""What a masked credential becomes in logs and messages."""
+
+_URL_USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.\-]*://)(?P<userinfo>[^\s/?#'\"<>]*)@")
+_CREDENTIAL_NAME = (
+    r"[\w.\-]*?(?:token|secret|passw|pwd|key|sig|credential|auth|session|code)[\w.\-]*"
+)
+CREDENTIAL_PARAMETER = re.compile(_CREDENTIAL_NAME, re.I)
+"""Query parameter (or header) names whose values are credentials."""
+_QUERY_CREDENTIAL = re.compile(
+    rf"(?P<name>[?&;]{_CREDENTIAL_NAME}=)(?P<value>(?!\$\{{)[^&;#\s'\"<>]+)", re.I
+)
+
+
+def redact_urls(text: str, mask: str = MASK) -> str:
+    """``text`` with the credentials of every URL in it masked.
+
+    Masks the password of ``scheme://user:password@`` (any scheme), a bare
+    ``http(s)://token@`` user (tokens are sent that way), and the values of query
+    parameters named like credentials (``private_token``, ``access_token``, ``sig``,
+    ``X-Amz-Signature``, ...) wherever ``?name=`` or ``&name=`` appears. A bare SSH
+    user (``ssh://git@host``) and ``${NAME}`` templates stay: they are not secrets.
+    """
+    if "@" in text:
+        text = _URL_USERINFO.sub(lambda m: _mask_userinfo(m, mask), text)
+    if "=" in text:
+        text = _QUERY_CREDENTIAL.sub(lambda m: m.group("name") + mask, text)
+    return text
+
+
+def _mask_userinfo(match: re.Match[str], mask: str) -> str:
+    scheme, userinfo = match.group("scheme"), match.group("userinfo")
+    user, has_password, password = userinfo.partition(":")
+    if has_password:
+        hidden = password if password.startswith("${") or not password else mask
+        return f"{scheme}{user}:{hidden}@"
+    if scheme.lower().startswith("http") and userinfo and not userinfo.startswith("${"):
+        return f"{scheme}{mask}@"
+    return match.group(0)
+
+
 HTTP_LOGGERS = ("urllib3.connectionpool", "urllib3.util.retry", "urllib3.connection")
 """Loggers that print request URLs, which may carry rendered secrets."""
 
@@ -228,8 +283,8 @@ class _Redactor(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
         for value in self.values:
-            message = message.replace(value, "***")
-        record.msg, record.args = message, ()
+            message = message.replace(value, MASK)
+        record.msg, record.args = redact_urls(message), ()
         return True
 
 
@@ -248,10 +303,8 @@ def redact_in_logs(values: list[str], loggers: tuple[str, ...]) -> None:
 
 @contextmanager
 def redacted_in_logs(values: list[str], loggers: tuple[str, ...] = HTTP_LOGGERS) -> Iterator[None]:
-    """Within the block, ``values`` are masked in what ``loggers`` log."""
-    if not values:
-        yield
-        return
+    """Within the block, ``values`` (and credentials in URLs) are masked in what ``loggers``
+    log."""
     redactor = _Redactor(values)
     targets = [logging.getLogger(name) for name in loggers]
     for target in targets:

@@ -146,6 +146,7 @@ def test_every_error_derives_from_flow_storage_error() -> None:
     "name, builtin",
     [
         ("MissingDependencyError", ModuleNotFoundError),
+        ("LocalStateError", OSError),
         ("FlowNotFoundError", LookupError),
         ("FlowNotFoundError", ValueError),
         ("FlowNameConflictError", ValueError),

@@ -240,3 +240,172 @@ def test_no_leak_from_a_missing_secret_among_set_ones(planted: dict[str, str]) -
         resolve_secrets([*SECRET_NAMES, "NEVER_SET"])
     assert "NEVER_SET" in str(raised.value)
     _assert_absent(planted.values(), _error_texts(raised.value))
+
+
+# -- Webhook: (user, password) auth and literal credentials in URLs ------------------------------
+@task
+def answer() -> int:
+    return 42
+
+
+def _answer_flow(name: str) -> Flow:
+    with Flow(name) as flow:
+        answer()
+    return flow
+
+
+def _auth_webhook(url: str, auth: Any) -> Webhook:
+    return Webhook(
+        build_request_kwargs={"url": url, "auth": auth},
+        build_request_http_method="PUT",
+        get_flow_request_kwargs={"url": url, "auth": auth},
+        get_flow_request_http_method="GET",
+    )
+
+
+@pytest.mark.parametrize("template", [True, False], ids=["template", "literal"])
+def test_webhook_auth_pair_survives_the_json_round_trip_an_agent_does(
+    webhook_server: WebhookServer, template: bool
+) -> None:
+    password = _token("basic")
+    webhook_server.token = password  # Basic auth as webhook_server.basic_user with it
+    set_secret("WH_PASSWORD", password)
+    auth = (webhook_server.basic_user, "${WH_PASSWORD}" if template else password)
+    storage = _auth_webhook(webhook_server.url + "/flows/basic", auth)
+    storage.add_flow(_answer_flow("basic"))
+    storage.build()
+    assert list(webhook_server.blobs) == ["basic"]
+
+    payload = json.loads(json.dumps(storage.serialize()))  # what the agent's process gets
+    assert isinstance(payload["get_flow_request_kwargs"]["auth"], list)
+    rebuilt = Storage.deserialize(payload)
+    state = rebuilt.get_flow("basic").run()
+    assert state.is_successful()
+    assert [s.result for s in state.result.values()] == [42]
+    get = webhook_server.requests[-1]
+    assert get.method == "GET" and get.headers["Authorization"].startswith("Basic ")
+
+
+@pytest.mark.parametrize(
+    "auth", ["user:password", ("user",), ("user", "a", "b"), ("user", 3), {"user": "x"}]
+)
+def test_webhook_auth_that_requests_cannot_use_is_refused_at_construction(auth: Any) -> None:
+    with pytest.raises(TypeError, match=r"`build_request_kwargs\['auth'\]`.*\$\{PASSWORD\}"):
+        _auth_webhook("http://127.0.0.1:9/flows/x", auth)
+    payload = _auth_webhook("http://127.0.0.1:9/flows/x", ("u", "p")).serialize()
+    payload["get_flow_request_kwargs"]["auth"] = auth
+    with pytest.raises(TypeError, match=r"`get_flow_request_kwargs\['auth'\]`"):
+        Storage.deserialize(json.loads(json.dumps(payload)))
+
+
+def test_no_leak_of_literal_credentials_in_a_webhook_url(
+    webhook_server: WebhookServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Legacy requests put credentials in the URL itself (userinfo, a signed query); they
+    are masked in warnings, errors and DEBUG logs (urllib3 logs the request target)."""
+    caplog.set_level(logging.DEBUG)
+    tokens = {kind: _token(kind) for kind in ("userinfo", "signature", "access-token")}
+    url = f"{webhook_server.url}/flows/signed?X-Amz-Signature={tokens['signature']}"
+    storage = Webhook(
+        build_request_kwargs={"url": url, "headers": {"Authorization": "Bearer ${WH_TOKEN}"}},
+        build_request_http_method="PUT",
+        get_flow_request_kwargs={
+            "url": url + f"&access_token={tokens['access-token']}",
+            "headers": {"Authorization": "Bearer ${WH_TOKEN}"},
+        },
+        get_flow_request_http_method="GET",
+    )
+    storage.retry_policy = RetryPolicy(max_attempts=2, base_delay=0.01)
+    errors: list[BaseException] = []
+    with context(secrets={"WH_TOKEN": webhook_server.token}):
+        storage.add_flow(_answer_flow("signed"))
+        storage.build()
+        webhook_server.fail_next(503, times=2)  # retried once (a logged warning), then raised
+        with pytest.raises(BackendUnavailableError) as unavailable:
+            storage.get_flow("signed")
+        errors.append(unavailable.value)
+        # requests turns URL userinfo into Basic auth, so this one meets a closed port.
+        unreachable = _auth_webhook(
+            f"http://robot:{tokens['userinfo']}@127.0.0.1:{_closed_port()}/flows/x", None
+        )
+        unreachable.retry_policy = storage.retry_policy
+        unreachable.flows = {"x": "x"}
+        with pytest.raises(BackendUnavailableError) as closed:
+            unreachable.get_flow("x")
+        errors.append(closed.value)
+    assert "X-Amz-Signature=***" in str(unavailable.value)
+    assert "robot:***@" in str(closed.value)
+    assert any("attempt 1 of 2" in r.getMessage() for r in caplog.records)
+    assert any(tokens["signature"] in r.path for r in webhook_server.requests)  # it was sent
+    assert any("X-Amz-Signature" in r.getMessage() for r in caplog.records if r.levelno == 10)
+    observed: dict[str, str | bytes] = {"logs": caplog.text}
+    for error in errors:
+        observed.update(_error_texts(error))
+    _assert_absent(tokens.values(), observed)
+
+
+# -- credentials inside URLs, wherever text leaves us ---------------------------------------------
+@pytest.mark.parametrize(
+    "text, redacted",
+    [
+        (
+            "Fetching ssh://user:TOKEN@127.0.0.1:22/r.git",
+            "Fetching ssh://user:***@127.0.0.1:22/r.git",
+        ),
+        ("git+ssh://git:TOKEN@host/r.git", "git+ssh://git:***@host/r.git"),
+        ("https://oauth2:TOKEN@gitlab.example/r.git", "https://oauth2:***@gitlab.example/r.git"),
+        ("https://TOKEN@github.com/o/r.git", "https://***@github.com/o/r.git"),
+        ("ssh://git@github.com/o/r.git", "ssh://git@github.com/o/r.git"),
+        ("git@github.com:o/r.git", "git@github.com:o/r.git"),
+        ("'https://h/r.git?private_token=TOKEN/': 503", "'https://h/r.git?private_token=***': 503"),
+        (
+            '127.0.0.1:80 "GET /k?X-Amz-Credential=TOKEN&X-Amz-Signature=TOKEN&n=1 HTTP/1.1"',
+            '127.0.0.1:80 "GET /k?X-Amz-Credential=***&X-Amz-Signature=***&n=1 HTTP/1.1"',
+        ),
+        ("https://a.blob/c?sv=2021&sig=TOKEN;x", "https://a.blob/c?sv=2021&sig=***;x"),
+        ("https://h/cb?code=TOKEN&state=s", "https://h/cb?code=***&state=s"),
+        ("https://u:${PASSWORD}@h/?token=${TOKEN}", "https://u:${PASSWORD}@h/?token=${TOKEN}"),
+        ("nothing to see: a@b.c, x=1", "nothing to see: a@b.c, x=1"),
+    ],
+)
+def test_redact_urls_masks_credentials_in_every_url_form(text: str, redacted: str) -> None:
+    from prefect_storage.secrets import redact_urls
+
+    assert redact_urls(text) == redacted
+
+
+def test_run_logs_mask_credentials_in_urls_a_flow_logs(
+    home: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The registry's log handler masks URL credentials in every record of a run."""
+    from prefect_storage.agents import LocalAgent
+    from prefect_storage.loading import flows_in_script
+    from prefect_storage.registry import REGISTRY_URL_ENV, FlowRegistry, RunState
+
+    monkeypatch.delenv(REGISTRY_URL_ENV, raising=False)
+    token = _token("logged")
+    set_secret("API_TOKEN", token)
+    script = tmp_path / "logs_a_url.py"
+    script.write_text(
+        "from prefect_storage import Flow, context, task\n"
+        "from prefect_storage.secrets import Secret\n\n"
+        "@task\n"
+        "def call():\n"
+        "    url = 'https://api.example/v1?access_token=' + Secret('API_TOKEN').get()\n"
+        "    context['logger'].info('calling %s', url)\n"
+        "    return 1\n\n"
+        "with Flow('logs-a-url') as flow:\n"
+        "    call()\n"
+    )
+    flow = flows_in_script(script.read_bytes(), str(script))["logs-a-url"]
+    flow.storage = Local(directory=str(tmp_path / "flows"), add_default_labels=False)
+    registry = FlowRegistry()
+    flow.register(labels=["redact"], registry=registry)
+    run = registry.create_flow_run("logs-a-url")
+    assert LocalAgent(hostname_label=False, labels=["redact"], registry=registry).run_once() == [
+        run.id
+    ]
+    assert registry.get_flow_run(run.id).state == RunState.SUCCESS
+    messages = [entry["message"] for entry in registry.get_logs(run.id)]
+    assert "calling https://api.example/v1?access_token=***" in messages
+    _assert_absent([token], {"run logs": "\n".join(messages), **_home_files(home)})

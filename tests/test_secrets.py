@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import os
@@ -9,6 +10,7 @@ import stat
 import subprocess
 import sys
 import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -285,3 +287,120 @@ def test_an_unknown_template_name_is_an_error_naming_it() -> None:
 def test_an_empty_template_is_an_error() -> None:
     with pytest.raises(ValueError, match=r"\$\{\}"):
         render_templates("x ${} y")
+
+
+# -- bad local state: one-line errors, nothing half-written ----------------------------------
+def _run_cli(home: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    """The CLI as a user runs it, with PREFECT_STORAGE_HOME=home and no registry URL."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(ENV_PREFIX) and k != "PREFECT_STORAGE_REGISTRY_URL"
+    }
+    env["PREFECT_STORAGE_HOME"] = str(home)
+    return subprocess.run(
+        [sys.executable, "-m", "prefect_storage.cli", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+
+
+def _one_line_error(done: subprocess.CompletedProcess[str]) -> str:
+    assert done.returncode != 0, (done.stdout, done.stderr)
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: "), done.stderr
+    return lines[0]
+
+
+@pytest.fixture
+def mount_tmpfs(tmp_path: Path) -> Iterator[Callable[[str], Path]]:
+    """``mount_tmpfs("size=64k")``: a fresh tmpfs (root only; skipped where mounting is not
+    allowed), unmounted after the test."""
+    mounted: list[Path] = []
+
+    def mount(options: str) -> Path:
+        folder = tmp_path / f"tmpfs-{len(mounted)}"
+        folder.mkdir()
+        done = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if done.returncode != 0:
+            pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+        mounted.append(folder)
+        return folder
+
+    yield mount
+    for folder in mounted:
+        subprocess.run(["umount", "-l", str(folder)], capture_output=True, check=False)
+
+
+@pytest.mark.parametrize("where", ["under-a-file", "is-a-file", "read-only-parent"])
+def test_a_home_folder_that_cannot_be_created_is_a_one_line_error(
+    tmp_path: Path, where: str, mount_tmpfs: Callable[[str], Path]
+) -> None:
+    if where == "read-only-parent":
+        home = mount_tmpfs("ro,size=64k") / "home"
+    else:
+        regular_file = tmp_path / "a-file"
+        regular_file.write_text("not a folder\n")
+        home = regular_file / "home" if where == "under-a-file" else regular_file
+    for args in (("flows", "ls"), ("secret", "set", "NAME", "value"), ("secret", "ls")):
+        error = _one_line_error(_run_cli(home, *args))
+        assert "PREFECT_STORAGE_HOME" in error and str(home) in error, error
+    assert not home.is_dir()
+
+
+def test_a_secrets_file_that_is_a_folder_is_a_one_line_error(home: Path) -> None:
+    (home / "secrets.toml").mkdir(parents=True)
+    for args in (("secret", "set", "NAME", "value"), ("secret", "ls"), ("secret", "rm", "X")):
+        error = _one_line_error(_run_cli(home, *args))
+        assert str(home / "secrets.toml") in error, error
+    with pytest.raises(FlowStorageError, match=r"secrets\.toml") as raised:
+        Secret("NAME").get()
+    assert isinstance(raised.value, OSError)
+
+
+def test_a_full_disk_on_secret_set_is_a_one_line_error_and_keeps_the_old_file(
+    mount_tmpfs: Callable[[str], Path],
+) -> None:
+    home = mount_tmpfs("size=64k") / "home"
+    assert _run_cli(home, "secret", "set", "OLD", "kept").returncode == 0
+    before = (home / "secrets.toml").read_bytes()
+    # Fill the file system to the brim (unbuffered: nothing is left to flush on close).
+    with open(home.parent / "filler", "wb", buffering=0) as filler, contextlib.suppress(OSError):
+        while True:
+            filler.write(b"\0" * 4096)
+    new_value = f"new-{uuid.uuid4().hex}" * 400
+    error = _one_line_error(_run_cli(home, "secret", "set", "NEW", new_value))
+    assert "secrets.toml" in error and "No space left" in error, error
+    assert new_value not in error
+    assert (home / "secrets.toml").read_bytes() == before  # the old file, whole
+    assert sorted(p.name for p in home.iterdir()) == ["secrets.toml"]  # no temporary file left
+    (home.parent / "filler").unlink()
+    assert _run_cli(home, "secret", "set", "NEW", new_value).returncode == 0  # space again
+
+
+@pytest.mark.parametrize("how", ["argument", "stdin"])
+def test_an_empty_secret_is_refused_unless_allowed(home: Path, how: str) -> None:
+    args, stdin = (
+        (("secret", "set", "EMPTY", ""), None)
+        if how == "argument"
+        else (
+            ("secret", "set", "EMPTY"),
+            "\n",
+        )
+    )
+    error = _one_line_error(_run_cli(home, *args, stdin=stdin))
+    assert "EMPTY" in error and "--allow-empty" in error, error
+    assert not Secret("EMPTY").exists()
+
+    done = _run_cli(home, *args, "--allow-empty", stdin=stdin)
+    assert done.returncode == 0, done.stderr
+    assert Secret("EMPTY").get() == ""

@@ -10,6 +10,7 @@ from typing import Any
 from ..engine.context import context
 from ..engine.runner import FlowRunner
 from ..registry import FlowRegistry, RunState
+from ..secrets import redact_urls
 
 logger = logging.getLogger("prefect_storage.execute")
 
@@ -33,7 +34,7 @@ class RegistryLogHandler(logging.Handler):
             "timestamp": datetime.fromtimestamp(record.created, timezone.utc),
             "level": record.levelname,
             "logger": record.name,
-            "message": message,
+            "message": redact_urls(message),
         }
         try:
             self.registry.add_logs(self.run_id, [entry])

@@ -12,24 +12,45 @@ import click
 
 from . import echo_json, main, parse_parameters
 
-_SENSITIVE_KEY = re.compile(r"token|password|authorization|credential|api[-_]?key|secret", re.I)
+_SENSITIVE_KEY = re.compile(
+    r"token|passw|authorization|credential|api[-_]?key|secret|cookie|session", re.I
+)
 _NAME_ONLY_KEY = re.compile(r"(_secret|_secret_name|^secrets)$")
+_SENSITIVE_HEADER = re.compile(r"auth|token|key|secret|session|cookie|passw|credential|sig", re.I)
+_MASK = "********"
 
 
-def obfuscate(value: Any, key: str = "") -> Any:
-    """Mask literal values under sensitive keys; ``${NAME}`` templates and secret *names* stay."""
+def obfuscate(value: Any, key: str = "", parent: str = "") -> Any:
+    """Mask literal credentials for display: values under sensitive keys, headers named like
+    credentials, every cookie, the password of an ``auth`` pair, and ``user:PASS@`` or query
+    tokens inside URLs. ``${NAME}`` templates and secret *names* stay visible."""
+    from ..secrets import CREDENTIAL_PARAMETER, redact_urls
+
     if isinstance(value, dict):
-        return {k: obfuscate(v, str(k)) for k, v in value.items()}
-    if isinstance(value, list):
-        return [obfuscate(v, key) for v in value]
-    if (
-        isinstance(value, str)
-        and _SENSITIVE_KEY.search(key)
-        and not _NAME_ONLY_KEY.search(key)
-        and "${" not in value
-    ):
-        return "********"
-    return value
+        return {k: obfuscate(v, str(k), key) for k, v in value.items()}
+    lowered = key.lower()
+    if lowered == "auth" and isinstance(value, (list, tuple)) and len(value) == 2:
+        return [value[0], _masked(value[1])]
+    if isinstance(value, (list, tuple)):
+        if lowered == "params" and all(isinstance(p, (list, tuple)) and len(p) == 2 for p in value):
+            return [[name, obfuscate(v, str(name), key)] for name, v in value]
+        return [obfuscate(v, key, parent) for v in value]
+    if value is None or isinstance(value, bool):
+        return value
+    sensitive = (
+        lowered in ("auth", "cookies")
+        or parent.lower() == "cookies"
+        or (parent.lower() == "headers" and _SENSITIVE_HEADER.search(key))
+        or (parent.lower() == "params" and CREDENTIAL_PARAMETER.fullmatch(key))
+        or (_SENSITIVE_KEY.search(key) and not _NAME_ONLY_KEY.search(key))
+    )
+    if sensitive:
+        return _masked(value)
+    return redact_urls(value, _MASK) if isinstance(value, str) else value
+
+
+def _masked(value: Any) -> Any:
+    return value if isinstance(value, str) and "${" in value else _MASK
 
 
 @main.group()

@@ -18,7 +18,8 @@ def secret() -> None:
 @secret.command("set")
 @click.argument("name")
 @click.argument("value", required=False)
-def secret_set(name: str, value: str | None) -> None:
+@click.option("--allow-empty", is_flag=True, help="Store an empty value instead of refusing it.")
+def secret_set(name: str, value: str | None, allow_empty: bool) -> None:
     """Store secret NAME. Without VALUE it is read from stdin or a hidden prompt."""
     from ..secrets import set_secret
 
@@ -27,6 +28,12 @@ def secret_set(name: str, value: str | None) -> None:
             value = click.prompt(f"Value for {name}", hide_input=True)
         else:
             value = sys.stdin.read().rstrip("\n")
+    if not value and not allow_empty:
+        # An empty value is nearly always a mistake: an unset shell variable, empty stdin.
+        raise click.ClickException(
+            f"The value for secret {name!r} is empty; give a value (argument or stdin), or "
+            "pass --allow-empty to store an empty secret."
+        )
     set_secret(name, value)
     click.echo(f"Secret {name!r} saved.")
 

@@ -5,6 +5,7 @@ environment (never on a command line, in a URL git stores, or in a message).
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
 import re
 import shutil
@@ -18,6 +19,7 @@ from ..exceptions import (
     FlowNotFoundError,
     StorageConfigError,
 )
+from ..secrets import redact_urls
 
 SHA = re.compile(r"^[0-9a-fA-F]{40}$")
 
@@ -34,13 +36,28 @@ _UNREACHABLE = re.compile(
 _MISSING_REPO = re.compile(r"not found|does not appear to be a git repository|No such", re.I)
 
 
+REMOTE = "prefect-storage"
+"""The remote name git is given; its URL travels in the environment, never in argv."""
+
+
 def split_credentials(url: str) -> tuple[str, str | None]:
-    """``url`` without userinfo, and the userinfo (``user:token``) it carried."""
+    """``url`` without its secret part, and the userinfo (``user:token``) it carried.
+
+    HTTP(S) userinfo moves out of the URL (it is sent as a header). For every other
+    scheme (``ssh://user:token@``, ``git+ssh://``, ``git://``) git cannot use a password:
+    it would pass ``user:token`` to ``ssh`` as the user name, on a command line. So
+    the URL keeps only the user name, and the dropped userinfo is returned too.
+    """
     parts = urlsplit(url)
-    if not parts.scheme or "@" not in parts.netloc or parts.scheme not in ("http", "https"):
+    if not parts.scheme or "@" not in parts.netloc:
         return url, None
     userinfo, _, host = parts.netloc.rpartition("@")
-    return urlunsplit(parts._replace(netloc=host)), userinfo
+    if parts.scheme in ("http", "https"):
+        return urlunsplit(parts._replace(netloc=host)), userinfo
+    user, has_password, _ = userinfo.partition(":")
+    if not has_password:
+        return url, None
+    return urlunsplit(parts._replace(netloc=f"{user}@{host}")), userinfo
 
 
 def auth_header(userinfo: str) -> str:
@@ -64,21 +81,22 @@ class GitRunner:
         if shutil.which("git") is None:
             raise BackendError("Git storage needs the `git` executable; install git.")
         self.url = url
+        self.display_url = redact_urls(url)
+        """The URL for messages: query tokens (``?private_token=``) masked."""
         env = dict(os.environ, GIT_TERMINAL_PROMPT="0", GIT_ASKPASS="", SSH_ASKPASS="")
         ssh = env.get("GIT_SSH_COMMAND") or "ssh"
         if "BatchMode" not in ssh:
             ssh += " -o BatchMode=yes"  # a host-key or passphrase prompt must fail, not hang
         env["GIT_SSH_COMMAND"] = ssh
+        # Passed as config through the environment: invisible to `ps`, never stored.
+        config = {f"remote.{REMOTE}.url": url}
         if header:
-            # Passed as config through the environment: invisible to `ps`, never stored.
-            count = int(env.get("GIT_CONFIG_COUNT", "0"))
-            env.update(
-                {
-                    "GIT_CONFIG_COUNT": str(count + 1),
-                    f"GIT_CONFIG_KEY_{count}": "http.extraHeader",
-                    f"GIT_CONFIG_VALUE_{count}": header,
-                }
-            )
+            config["http.extraHeader"] = header
+        count = int(env.get("GIT_CONFIG_COUNT", "0"))
+        for key, value in config.items():
+            env[f"GIT_CONFIG_KEY_{count}"], env[f"GIT_CONFIG_VALUE_{count}"] = key, value
+            count += 1
+        env["GIT_CONFIG_COUNT"] = str(count)
         self.env = env
 
     def run(self, *args: str, cwd: str | None = None, what: str) -> str:
@@ -94,7 +112,9 @@ class GitRunner:
                 check=False,
             )
         except subprocess.TimeoutExpired:
-            raise BackendUnavailableError(f"{what}: git timed out talking to {self.url}") from None
+            raise BackendUnavailableError(
+                f"{what}: git timed out talking to {self.display_url}"
+            ) from None
         if done.returncode != 0:
             raise self._error(done.stderr, what)
         return done.stdout
@@ -102,8 +122,9 @@ class GitRunner:
     def _error(self, stderr: str, what: str) -> Exception:
         lines = stderr.strip().splitlines()
         fatal = [line for line in lines if line.startswith(("fatal:", "error:"))]
-        detail = " ".join(fatal or lines[-2:])[:300]
-        what = f"{what} {self.url}"
+        detail = redact_urls(" ".join(fatal or lines[-2:]))[:300]
+        stderr = redact_urls(stderr)
+        what = f"{what} {self.display_url}"
         if "certificate" in stderr.lower() or "SSL" in stderr:
             return BackendError(
                 f"{what}: the server's TLS certificate was not accepted ({detail}); set "
@@ -122,7 +143,7 @@ class GitRunner:
 
     def ls_remote(self, *refs: str) -> dict[str, str]:
         """ref name -> SHA for ``refs`` (peeled tags appear as ``name^{}``)."""
-        out = self.run("ls-remote", "--end-of-options", self.url, *refs, what="Listing refs")
+        out = self.run("ls-remote", "--end-of-options", REMOTE, *refs, what="Listing refs")
         found = {}
         for line in out.splitlines():
             sha, _, name = line.partition("\t")
@@ -136,10 +157,13 @@ class GitRunner:
         if depth:
             fetch.append(f"--depth={int(depth)}")
         try:
-            self.run(*fetch, "--end-of-options", self.url, sha, cwd=directory, what="Fetching")
+            self.run(*fetch, "--end-of-options", REMOTE, sha, cwd=directory, what="Fetching")
         except FlowNotFoundError:
             raise FlowNotFoundError(
-                f"Commit {sha} is not in {self.url} any more (force-pushed away or deleted); "
-                "re-register the flow from a commit that exists."
+                f"Commit {sha} is not in {self.display_url} any more (force-pushed away or "
+                "deleted); re-register the flow from a commit that exists."
             ) from None
+        # FETCH_HEAD names the URL; git drops its userinfo but keeps a query token.
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(os.path.join(directory, ".git", "FETCH_HEAD"))
         self.run("checkout", "-q", "--detach", sha, cwd=directory, what="Checking out")

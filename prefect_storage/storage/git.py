@@ -22,8 +22,13 @@ class Git(RepoStorage):
     The clone URL is ``<protocol>://<repo_host>/<repo>.git``, ``git@<repo_host>:<repo>.git``
     with ``use_ssh`` (keys from your SSH setup or ``GIT_SSH_COMMAND``), or the value of the
     secret ``git_clone_url_secret_name``. A token (secret ``git_token_secret_name``) is sent
-    as an HTTP header; it never appears in a URL, a command line or ``.git/config``. The
-    checkout stays on disk until the process exits, so the flow can read files beside it.
+    as an HTTP header; it never appears in a URL, a command line or ``.git/config``. So is
+    the ``user:token`` of an HTTP(S) clone URL; the password of an ``ssh://`` one is dropped
+    (SSH uses keys). A token in the clone URL's query (``?private_token=``) is masked in
+    every message and log, but git hands that URL to its HTTP helper on a command line:
+    prefer userinfo or ``git_token_secret_name``. ``flow_path`` must stay inside the
+    repository (no ``..``, no symlink out of it). The checkout stays on disk until the
+    process exits, so the flow can read files beside it.
     """
 
     serialized_fields = (
@@ -78,7 +83,7 @@ class Git(RepoStorage):
             )
         if protocol not in PROTOCOLS:
             raise StorageConfigError(f"`protocol` must be one of {PROTOCOLS}, got {protocol!r}")
-        self.flow_path = flow_path
+        self.flow_path = _check_flow_path(flow_path)
         self.repo = repo
         self.repo_host = repo_host
         self.flow_name = flow_name
@@ -110,6 +115,14 @@ class Git(RepoStorage):
 
         if self.git_clone_url_secret_name:
             url, userinfo = split_credentials(str(Secret(self.git_clone_url_secret_name).get()))
+            if userinfo and not url.startswith(("http://", "https://")):
+                self.logger.warning(
+                    "The clone URL in secret %r carries a password, which git cannot use over "
+                    "%s; it is ignored (SSH authenticates with keys: GIT_SSH_COMMAND).",
+                    self.git_clone_url_secret_name,
+                    url.partition(":")[0],
+                )
+                userinfo = None
             return GitRunner(url, auth_header(userinfo) if userinfo else None)
         if self.use_ssh:
             return GitRunner(f"git@{self.repo_host}:{self.repo}.git")
@@ -136,7 +149,7 @@ class Git(RepoStorage):
             if name in found:
                 return found[name]
         what = f"branch {self.branch_name!r}" if self.branch_name else f"tag {self.tag!r}"
-        raise FlowNotFoundError(f"{what} not found in {remote.url}.")
+        raise FlowNotFoundError(f"{what} not found in {remote.display_url}.")
 
     def _get(self, location: str) -> bytes:
         sha = self.commit_sha or self._resolve_commit()
@@ -144,8 +157,9 @@ class Git(RepoStorage):
         atexit.register(shutil.rmtree, directory, ignore_errors=True)
         self._remote().checkout(sha, directory, self.clone_depth)
         self._checkout_dir = directory
+        path = _inside_checkout(directory, location)
         try:
-            with open(os.path.join(directory, location), "rb") as file:
+            with open(path, "rb") as file:
                 return file.read()
         except FileNotFoundError:
             raise FlowNotFoundError(
@@ -153,4 +167,30 @@ class Git(RepoStorage):
             ) from None
 
     def _script_file(self, location: str) -> str | None:
-        return os.path.join(self._checkout_dir, location) if self._checkout_dir else None
+        return _inside_checkout(self._checkout_dir, location) if self._checkout_dir else None
+
+
+def _check_flow_path(flow_path: str) -> str:
+    """Refuse a ``flow_path`` that names a file outside any checkout."""
+    if not isinstance(flow_path, str) or not flow_path:
+        return flow_path  # RepoStorage explains a missing path
+    normal = os.path.normpath(flow_path)
+    if os.path.isabs(flow_path) or normal == ".." or normal.startswith(".." + os.sep):
+        raise StorageConfigError(
+            f"`flow_path` {flow_path!r} points outside the repository; give the script's "
+            "path relative to the repository root (e.g. 'flows/etl.py')."
+        )
+    return flow_path
+
+
+def _inside_checkout(directory: str, location: str) -> str:
+    """The checked-out file for ``location``, refused when it (or a symlink on the way)
+    resolves outside the checkout."""
+    path = os.path.join(directory, location)
+    root = os.path.realpath(directory)
+    if os.path.commonpath([root, os.path.realpath(path)]) != root:
+        raise StorageConfigError(
+            f"`flow_path` {location!r} resolves outside the repository checkout (through "
+            "'..' or a symlink); point it at a regular file inside the repository."
+        )
+    return path

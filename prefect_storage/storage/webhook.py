@@ -16,7 +16,7 @@ from ..exceptions import (
     FlowNotFoundError,
     StorageConfigError,
 )
-from ..secrets import redacted_in_logs, render_recording_values
+from ..secrets import redact_urls, redacted_in_logs, render_recording_values
 from .base import BlobStorage
 
 if TYPE_CHECKING:
@@ -68,6 +68,7 @@ class Webhook(BlobStorage):
                 raise TypeError(f"`{argument}` must be a dict of requests arguments")
             if "url" not in value:
                 raise StorageConfigError(f"`{argument}` needs a 'url'")
+            _check_auth(value.get("auth"), argument)
         self.build_request_kwargs = build_request_kwargs
         self.build_request_http_method = _check_method(
             build_request_http_method, "build_request_http_method"
@@ -131,10 +132,14 @@ class Webhook(BlobStorage):
     ) -> requests.Response:
         import requests
 
-        # Error messages name the *unrendered* URL: the rendered one may carry a secret.
-        url = (self.build_request_kwargs if action == "upload" else self.get_flow_request_kwargs)[
-            "url"
-        ]
+        # Error messages name the *unrendered* URL (the rendered one may carry a secret),
+        # with any literal credential in it masked.
+        unrendered = (
+            self.build_request_kwargs if action == "upload" else self.get_flow_request_kwargs
+        )
+        url = redact_urls(str(unrendered["url"]))
+        if isinstance(request.get("auth"), list):
+            request["auth"] = tuple(request["auth"])  # a JSON round trip made the pair a list
         request.setdefault("timeout", self.retry_policy.attempt_timeout)
         try:
             with redacted_in_logs(rendered):
@@ -166,6 +171,20 @@ class Webhook(BlobStorage):
 
             self._session = requests.Session()
         return self._session
+
+
+def _check_auth(auth: Any, argument: str) -> None:
+    """``auth`` is what requests takes: a (user, password) pair (a list after JSON) or an
+    auth object; anything else would fail at request time, deep inside requests."""
+    if auth is None or callable(auth):
+        return
+    if isinstance(auth, (list, tuple)) and len(auth) == 2 and all(isinstance(a, str) for a in auth):
+        return
+    raise TypeError(
+        f"`{argument}['auth']` must be a (user, password) pair of str or a requests auth "
+        f"object, not {type(auth).__name__}; keep the password in a secret: "
+        "('user', '${PASSWORD}')."
+    )
 
 
 def _check_method(method: Any, argument: str) -> str:

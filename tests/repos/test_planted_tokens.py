@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import socket
 import threading
 import time
 import traceback
@@ -30,9 +31,17 @@ from prefect_storage.engine.flow import Flow
 from prefect_storage.exceptions import BackendAuthError
 from prefect_storage.secrets import ENV_PREFIX, set_secret
 from prefect_storage.storage import Bitbucket, CodeCommit, Git, GitHub, GitLab, Storage
-from tests.repos.conftest import FAST, SIBLING_FILES, answer_script, repo_path, result_of
+from tests.repos.conftest import (
+    FAST,
+    SIBLING_FILES,
+    answer_script,
+    repo_path,
+    result_of,
+    run_cli,
+)
 from tests.servers.codecommit import CodeCommitServer
-from tests.servers.git import GitHTTPServer, GitRepoFactory
+from tests.servers.faultproxy import FaultProxy
+from tests.servers.git import GitHTTPServer, GitRepoFactory, SSHGitServer
 from tests.servers.repo_api import RepoAPIServer
 from tests.servers.s3 import AWS_ACCESS_KEY_ID
 
@@ -113,6 +122,12 @@ def _assert_absent(tokens: dict[str, str], where: dict[str, str | bytes]) -> Non
             if at >= 0:
                 leaks.append(f"{kind} token in {label}, after {text[max(0, at - 80) : at]!r}")
     assert leaks == []
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def _files(folder: Path, label: str, skip: Iterable[str] = ()) -> dict[str, str | bytes]:
@@ -328,8 +343,145 @@ def test_no_planted_token_leaks_from_repository_storages(
     observed.update(checkout_files)
     observed["request targets the servers saw"] = "\n".join(request_targets)
     assert request_targets
-    observed["sampled git command lines"] = "\n".join(sorted(sampler.command_lines))
     out, err = capfd.readouterr()
     observed["stdout"], observed["stderr"] = out, err
 
     _assert_absent(tokens, observed)
+    # git hands a URL to its HTTP helper (git-remote-http) as an argument, so a token in the
+    # query of the URL cannot be kept off that command line; the SSH passwords are.
+    ssh_tokens = {k: v for k, v in tokens.items() if k.startswith("ssh")}
+    _assert_absent(ssh_tokens, {"sampled git command lines": "\n".join(sampler.command_lines)})
+
+
+def test_no_planted_token_leaks_from_ssh_or_query_tokens_in_clone_urls(
+    git_repos: GitRepoFactory,
+    git_ssh: SSHGitServer,
+    git_http: GitHTTPServer,
+    fault_proxy: Callable[[str], FaultProxy],
+    local_flow: LocalFlow,
+    checkouts: Path,
+    home: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    """Tokens in ``ssh://user:TOKEN@`` and ``?private_token=TOKEN`` clone URL secrets, used
+    in process and by an agent's flow run whose fetch fails and is retried, show nowhere:
+    warnings, exception texts, DEBUG logs, ``runs logs``, ``runs ls --json``, ``flows show
+    --json``, the registry database or any other file under home but ``secrets.toml``."""
+    from prefect_storage.agents import LocalAgent
+    from prefect_storage.exceptions import BackendUnavailableError
+    from prefect_storage.registry import REGISTRY_URL_ENV, FlowRegistry, RunState
+
+    caplog.set_level(logging.DEBUG)
+    monkeypatch.delenv(REGISTRY_URL_ENV, raising=False)  # the registry lives under home
+    monkeypatch.setenv("GIT_SSH_COMMAND", git_ssh.ssh_command)
+    tokens = {
+        kind: _token(kind)
+        for kind in ("ssh-password", "ssh-refused", "ssh-unreachable", "query", "agent-query")
+    }
+    bare = git_repos.create(
+        "flows", {"pipelines/flow.py": SIBLING_FILES, "pipelines/data.txt": "x\n"}
+    )
+    ssh_path = git_ssh.url(bare).partition(f"127.0.0.1:{git_ssh.port}")[2]
+    proxy = fault_proxy(git_http.base_url)
+    proxy.fail_next(503, times=1_000)  # the git server stays unavailable: every fetch is retried
+    urls = {
+        "SSH_URL": f"ssh://root:{tokens['ssh-password']}@127.0.0.1:{git_ssh.port}{ssh_path}",
+        "SSH_REFUSED": f"ssh://nobody:{tokens['ssh-refused']}@127.0.0.1:{git_ssh.port}{ssh_path}",
+        "SSH_DOWN": f"ssh://root:{tokens['ssh-unreachable']}@127.0.0.1:{git_ssh.port}{ssh_path}",
+        "QUERY_URL": f"{proxy.url}/{repo_path(bare)}.git?private_token={tokens['query']}",
+    }
+    for name, url in urls.items():
+        monkeypatch.setenv(ENV_PREFIX + name, url)
+    observed: dict[str, str | bytes] = {}
+    errors: list[BaseException] = []
+    sampler = GitProcessSampler()
+
+    # The password of an ssh:// URL is dropped (git would hand it to ssh as part of the user
+    # name, on a command line); the key authenticates, so the clone works.
+    flow = local_flow(SIBLING_FILES, "files-flow")
+    storage = Git("pipelines/flow.py", git_clone_url_secret_name="SSH_URL")
+    storage.retry_policy = FAST
+    with sampler.running():
+        storage.add_flow(flow)
+        storage.build()
+        rebuilt = Storage.deserialize(json.loads(json.dumps(storage.serialize())))
+        assert result_of(rebuilt.get_flow("files-flow"), "read_data") == "x"
+    assert sampler.command_lines, "no git process was sampled: the check would be vacuous"
+    assert "carries a password" in caplog.text
+
+    # The server's ssh_command names its port, and ssh's first -p wins over the URL's.
+    closed = git_ssh.ssh_command.replace(f"-p {git_ssh.port}", f"-p {_closed_port()}")
+    assert closed != git_ssh.ssh_command
+    for secret_name, expected, ssh_command in (
+        ("SSH_REFUSED", BackendAuthError, git_ssh.ssh_command),
+        ("SSH_DOWN", BackendUnavailableError, closed),
+        ("QUERY_URL", BackendUnavailableError, git_ssh.ssh_command),
+    ):
+        monkeypatch.setenv("GIT_SSH_COMMAND", ssh_command)
+        failing = Git("pipelines/flow.py", git_clone_url_secret_name=secret_name)
+        failing.retry_policy = FAST
+        failing.add_flow(flow)
+        with sampler.running(), pytest.raises(expected) as caught:
+            failing.build()
+        errors.append(caught.value)
+    assert any(
+        "failed (attempt 1 of 2)" in r.getMessage() and "private_token=***" in r.getMessage()
+        for r in caplog.records
+    ), "the query-token fetch was not retried with a redacted warning"
+    assert proxy.count(path_contains=tokens["query"]) > 0  # the token really went to the server
+
+    # An agent's flow run: registered while the server answers, run after the secret was
+    # rotated to a query-token URL of the server that now fails (a fresh process, retried).
+    monkeypatch.setenv("GIT_SSH_COMMAND", git_ssh.ssh_command)
+    registry = FlowRegistry()
+    flow.storage = Git("pipelines/flow.py", git_clone_url_secret_name="RUN_URL")
+    monkeypatch.setenv(ENV_PREFIX + "RUN_URL", urls["SSH_URL"])
+    flow.register(labels=["planted"], registry=registry)
+    monkeypatch.setenv(
+        ENV_PREFIX + "RUN_URL",
+        f"{proxy.url}/{repo_path(bare)}.git?private_token={tokens['agent-query']}",
+    )
+    run = registry.create_flow_run("files-flow")
+    assert LocalAgent(hostname_label=False, labels=["planted"], registry=registry).run_once() == [
+        run.id
+    ]
+    final = registry.get_flow_run(run.id)
+    assert final.state == RunState.FAILED
+    assert final.message and "private_token=***" in final.message, final.message
+    assert proxy.count(path_contains=tokens["agent-query"]) > 1  # fetched and retried
+    for args in (
+        ("runs", "logs", run.id),
+        ("runs", "logs", run.id, "--json"),
+        ("runs", "ls", "--json"),
+        ("flows", "show", "files-flow", "--json"),
+    ):
+        done = run_cli(*args)
+        assert done.returncode == 0, done.stderr
+        observed[" ".join(args)] = done.stdout + done.stderr
+    assert "attempt 1 of 5" in observed[f"runs logs {run.id}"]  # the retry warning is there
+
+    for number, record in enumerate(caplog.records):
+        text = record.getMessage()
+        if record.exc_info:
+            text += "".join(traceback.format_exception(*record.exc_info))
+        observed[f"log record {number} ({record.name})"] = text
+    observed["log text"] = caplog.text
+    for error in errors:
+        name = type(error).__name__
+        observed[f"str({name}) {error}"] = str(error)
+        observed[f"repr({name})"] = repr(error)
+        observed[f"traceback of {name}"] = "".join(traceback.format_exception(error))
+    home_files = _files(home, "home file", skip=("secrets.toml",))
+    assert any("registry.db" in label for label in home_files), sorted(home_files)
+    observed.update(home_files)
+    observed.update(_files(checkouts, "checkout file"))
+    out, err = capfd.readouterr()
+    observed["stdout"], observed["stderr"] = out, err
+
+    _assert_absent(tokens, observed)
+    # git hands a URL to its HTTP helper (git-remote-http) as an argument, so a token in the
+    # query of the URL cannot be kept off that command line; the SSH passwords are.
+    ssh_tokens = {k: v for k, v in tokens.items() if k.startswith("ssh")}
+    _assert_absent(ssh_tokens, {"sampled git command lines": "\n".join(sampler.command_lines)})

@@ -172,13 +172,15 @@ class BareRepo:
         message: str | None = None,
         parent: str | None = None,
         executable: tuple[str, ...] = (),
+        symlinks: tuple[str, ...] = (),
     ) -> str:
         """Commit ``files`` (path -> content; None deletes) on ``branch``; returns the SHA.
 
         The new commit's parent is ``parent`` when given (the branch is then moved to the new
         commit whatever it pointed at), else the branch's tip (a new branch starts from the
         default branch's tip, or as a root commit in an empty repository). Paths in
-        ``executable`` get mode 100755.
+        ``executable`` get mode 100755; paths in ``symlinks`` are symbolic links to their
+        content.
         """
         branch = branch or self.default_branch
         if parent is None:
@@ -201,7 +203,9 @@ class BareRepo:
                     .stdout.decode()
                     .strip()
                 )
-                mode = "100755" if path in executable else "100644"
+                mode = (
+                    "120000" if path in symlinks else "100755" if path in executable else "100644"
+                )
                 lines.append(f"{mode} {blob}\t{path}")
             run_git(
                 "-C",

@@ -3,12 +3,14 @@
 ``POST /flows`` stores the body under a new id and answers ``{"id": ...}`` (a server that
 assigns ids); ``PUT``/``POST``/``PATCH /flows/<id>`` store under ``<id>``; ``GET`` (or
 ``POST`` with an empty body) on ``/flows/<id>`` returns it, 404 when missing. Every
-request needs ``Authorization: Bearer <token>`` (401 otherwise). ``fail_next(status)``
+request needs ``Authorization: Bearer <token>``, or Basic auth as ``basic_user`` with the token
+as password (401 otherwise). ``fail_next(status)``
 makes the next requests answer an error, to test error paths and retries.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import threading
 import uuid
@@ -29,6 +31,8 @@ class RecordedRequest:
 @dataclass
 class WebhookServer(LoopbackHTTPServer):
     token: str = field(default_factory=lambda: uuid.uuid4().hex)
+    basic_user: str = "webhook-user"
+    """HTTP Basic auth as this user with ``token`` as the password is accepted too."""
     blobs: dict[str, bytes] = field(default_factory=dict)
     requests: list[RecordedRequest] = field(default_factory=list)
     _failures: list[int] = field(default_factory=list)
@@ -77,7 +81,10 @@ class WebhookServer(LoopbackHTTPServer):
             self.requests.append(RecordedRequest(method, path, headers, body))
             if self._failures:
                 return self._failures.pop(0), b'{"error": "injected failure"}'
-            if headers.get("Authorization") != f"Bearer {self.token}":
+            if headers.get("Authorization") not in (
+                f"Bearer {self.token}",
+                "Basic " + base64.b64encode(f"{self.basic_user}:{self.token}".encode()).decode(),
+            ):
                 return 401, b'{"error": "bad or missing bearer token"}'
             parts = path.split("?")[0].strip("/").split("/")
             if parts[0] != "flows" or len(parts) > 2:
