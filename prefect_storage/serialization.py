@@ -219,7 +219,19 @@ def read_flow_envelope(
     header records, all before unpickling; the body is hashed in chunks, then unpickled
     straight from ``file``. ``source`` (where the envelope came from) is named in errors.
     """
-    header = _read_header(file)
+    expected = expected_sha256.lower() if expected_sha256 is not None else None
+    start = file.tell()
+    try:
+        header = _read_header(file)
+    except CorruptFlowError:
+        if expected is not None:
+            # Against a registered digest, say that the stored flow changed since.
+            file.seek(start)
+            whole = hashlib.sha256()
+            while chunk := file.read(CHUNK_BYTES):
+                whole.update(chunk)
+            _check_expected(expected, whole.hexdigest(), None, flow_name, source)
+        raise
     if flow_name is not None and header.flow_name != flow_name:
         where = f"at {source!r} " if source else ""
         raise FlowLoadError(
@@ -227,7 +239,7 @@ def read_flow_envelope(
             "overwritten by another flow. Re-register it."
         )
     body_start = file.tell()
-    _check_body(file, header, expected_sha256, source)
+    _check_body(file, header, expected, source)
     mismatches = _check_versions(header, strict, _stacklevel + 1)
     if header.pickled is not None:
         return _unpickle(io.BytesIO(header.pickled), mismatches, header.flow_name)
@@ -253,12 +265,12 @@ def _read_header(file: IO[bytes]) -> _Header:
             "prefect-storage envelope); re-register the flow."
         )
     recorded = magic[len(ENVELOPE_MAGIC) :].strip()
-    if (
-        len(magic) != _MAGIC_LINE_BYTES
-        or not magic.endswith(b"\n")
-        or not line.endswith(b"\n")
-        or sha256_hex(line[:-1]).encode() != recorded
-    ):
+    if not magic.endswith(b"\n") or not line.endswith(b"\n"):
+        raise CorruptFlowError(
+            "The stored flow is corrupted or truncated (it ends inside its envelope header); "
+            "re-register the flow."
+        )
+    if len(magic) != _MAGIC_LINE_BYTES or sha256_hex(line[:-1]).encode() != recorded:
         raise CorruptFlowError(
             "The stored flow's envelope header is corrupted or truncated (it failed its "
             "SHA-256 check); it was not unpickled; re-register the flow."
@@ -344,36 +356,56 @@ def _v1_header(data: bytes) -> _Header:
     )
 
 
-def _check_body(
-    file: IO[bytes], header: _Header, expected_sha256: str | None, source: str | None
-) -> None:
-    """Hash the body in chunks: its length and digest, and the expected digest if any."""
-    expected = expected_sha256.lower() if expected_sha256 is not None else None
+def _check_body(file: IO[bytes], header: _Header, expected: str | None, source: str | None) -> None:
+    """Hash the body in chunks: against the expected digest if any, then its own."""
     whole = hashlib.sha256(header.head)
-    if header.pickled is None:
-        body = hashlib.sha256()
-        # The whole envelope is hashed only when the expected digest is not the pickle's.
-        track_whole = expected is not None and expected != header.sha256
-        read = 0
-        for chunk in _chunks(file, header.length):
-            body.update(chunk)
-            if track_whole:
-                whole.update(chunk)
-            read += len(chunk)
-        trailing = file.read(1)
-        if read != header.length or trailing or body.hexdigest() != header.sha256:
-            raise CorruptFlowError(
-                f"The stored flow {header.flow_name!r} failed its SHA-256 check (recorded "
-                f"{header.sha256}, {header.length} bytes); it is corrupted, truncated or was "
-                "modified and was not unpickled; re-register the flow."
-            )
-    if expected is not None and expected not in (whole.hexdigest(), header.sha256):
-        where = f" at {source!r}" if source else ""
+    if header.pickled is not None:  # format 1: checked when its header was read
+        _check_expected(expected, whole.hexdigest(), header.sha256, header.flow_name, source)
+        return
+    body = hashlib.sha256()
+    # The whole envelope is hashed only when the expected digest is not the pickle's.
+    track_whole = expected is not None and expected != header.sha256
+    read = 0
+    for chunk in _chunks(file, header.length):
+        body.update(chunk)
+        if track_whole:
+            whole.update(chunk)
+        read += len(chunk)
+    trailing = False
+    while rest := file.read(CHUNK_BYTES):
+        trailing = True
+        whole.update(rest)
+    if track_whole:
+        _check_expected(expected, whole.hexdigest(), None, header.flow_name, source)
+    if read < header.length:
         raise CorruptFlowError(
-            f"Digest mismatch for flow {header.flow_name!r}{where}: registered sha256 "
-            f"{expected_sha256}, stored {whole.hexdigest()}. The stored flow changed after "
-            "it was registered; re-register it."
+            f"The stored flow {header.flow_name!r} is truncated ({read} of {header.length} "
+            "pickle bytes are there); it was not unpickled; re-register the flow."
         )
+    if trailing or body.hexdigest() != header.sha256:
+        raise CorruptFlowError(
+            f"The stored flow {header.flow_name!r} failed its SHA-256 check (recorded "
+            f"{header.sha256}); it is corrupted or was modified and was not unpickled; "
+            "re-register the flow."
+        )
+
+
+def _check_expected(
+    expected: str | None,
+    whole: str,
+    pickled: str | None,
+    flow_name: str | None,
+    source: str | None,
+) -> None:
+    """Refuse unless ``expected`` is the stored bytes' digest (or the pickle's)."""
+    if expected is None or expected in (whole, pickled):
+        return
+    flow = f"flow {flow_name!r}" if flow_name else "the flow"
+    where = f" at {source!r}" if source else ""
+    raise CorruptFlowError(
+        f"Digest mismatch for {flow}{where}: registered sha256 {expected}, stored {whole}. "
+        "The stored flow changed after it was registered; re-register it."
+    )
 
 
 def _check_versions(header: _Header, strict: bool | None, stacklevel: int) -> list[str]:

@@ -302,6 +302,25 @@ def test_with_the_registered_digest_a_flip_anywhere_is_detected(marker: Path) ->
     assert not marker.exists()
 
 
+def test_against_the_registered_digest_damage_is_named_a_digest_mismatch(marker: Path) -> None:
+    """An agent passes the registered digest: the error names it, wherever the damage is."""
+    data = _tripwired_envelope()
+    digest = hashlib.sha256(data).hexdigest()
+    damaged = {
+        "magic line": _flip(data, 3, 0x01),
+        "header": _flip(data, _header_span(data).stop - 5, 0x01),
+        "body": _flip(data, len(data) - 5, 0x01),
+        "truncated": data[:-5],
+        "extended": data + b"\x00",
+    }
+    for where, stored in damaged.items():
+        with pytest.raises(CorruptFlowError, match="Digest mismatch") as raised:
+            read_flow_envelope(io.BytesIO(stored), digest, flow_name="tripwired", source="s")
+        message = str(raised.value)
+        assert digest in message and hashlib.sha256(stored).hexdigest() in message, where
+    assert not marker.exists()
+
+
 @pytest.mark.parametrize("fraction", [0.0, 0.01, 0.25, 0.5, 0.9, 0.999])
 def test_a_truncated_envelope_is_detected(marker: Path, fraction: float) -> None:
     data = _tripwired_envelope()
