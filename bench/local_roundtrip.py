@@ -2,7 +2,7 @@
 
 The baseline, measured in the same run, is bare ``cloudpickle.dumps``/``loads`` of the
 same flow written to and read from a plain file: the ratios show what the envelope
-(JSON, base64, SHA-256, version checks) and the storage bookkeeping cost on top.
+(header line, SHA-256, version checks) and the storage bookkeeping cost on top.
 Prints only; never fails.
 """
 

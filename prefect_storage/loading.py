@@ -69,11 +69,34 @@ def flows_in_script(source: str | bytes, file_path: str | None) -> dict[str, Flo
     with context(loading_flow=True, local_script_path=file_path):
         try:
             exec(code, namespace)
+        except SystemExit as exc:
+            raise _exit_error(f"The flow script {label}", exc) from None
         except Exception as exc:
             raise FlowLoadError(
                 f"The flow script {label} raised {type(exc).__name__} while loading: {exc}"
             ) from exc
     return {value.name: value for value in namespace.values() if isinstance(value, Flow)}
+
+
+def _exit_error(what: str, exc: SystemExit) -> FlowLoadError:
+    """A script's ``sys.exit()`` while it is loaded would end the loading process silently."""
+    return FlowLoadError(
+        f"{what} called sys.exit({exc.code!r}) while being loaded; a flow file must not exit "
+        'at import (move that call under `if __name__ == "__main__":`).'
+    )
+
+
+def import_flow_module(module_name: str, flow_name: str | None = None) -> object:
+    """Import ``module_name`` for its flows; a failing import is a :class:`FlowLoadError`."""
+    try:
+        return importlib.import_module(module_name)
+    except ImportError as exc:
+        raise FlowLoadError(
+            f"Cannot import module {module_name!r} for flow {flow_name or module_name!r}: "
+            f"{exc}. Make sure it is installed or on PYTHONPATH where the flow runs."
+        ) from exc
+    except SystemExit as exc:
+        raise _exit_error(f"The flow module {module_name!r}", exc) from None
 
 
 def _pick(flows: dict[str, Flow], flow_name: str | None, where: str) -> Flow:
@@ -94,13 +117,7 @@ def extract_flow_from_module(module_str: str, flow_name: str | None = None) -> F
     attribute, the module's flows are searched by ``flow_name``.
     """
     module_name, _, attribute = module_str.partition(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise FlowLoadError(
-            f"Cannot import module {module_name!r} for flow {flow_name or module_str!r}: {exc}. "
-            "Make sure it is installed or on PYTHONPATH where the flow runs."
-        ) from exc
+    module = import_flow_module(module_name, flow_name or module_str)
 
     if attribute:
         try:

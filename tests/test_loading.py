@@ -318,3 +318,30 @@ def test_a_missing_attribute_is_named(package: str) -> None:
 def test_a_missing_module_is_a_load_error_naming_it(package: str) -> None:
     with pytest.raises(FlowLoadError, match="no_such_module"):
         extract_flow_from_module(f"{package}.no_such_module")
+
+
+# -- a script that exits or is interrupted while it is loaded ---------------------------------
+@pytest.mark.parametrize("code, shown", [("3", "3"), ("'bye'", "'bye'"), ("", "None")])
+def test_a_script_calling_sys_exit_is_a_flow_load_error(
+    tmp_path: Path, code: str, shown: str
+) -> None:
+    script = _write(tmp_path / "exits.py", f"import sys\nsys.exit({code})\n")
+    with pytest.raises(FlowLoadError) as raised:
+        extract_flow_from_file(file_path=str(script))
+    message = str(raised.value)
+    assert f"called sys.exit({shown}) while being loaded" in message
+    assert str(script) in message and len(message.splitlines()) == 1
+
+
+def test_a_keyboard_interrupt_while_loading_stays_one(tmp_path: Path) -> None:
+    script = _write(tmp_path / "interrupted.py", "raise KeyboardInterrupt\n")
+    with pytest.raises(KeyboardInterrupt):
+        extract_flow_from_file(file_path=str(script))
+
+
+def test_a_module_calling_sys_exit_on_import_is_a_flow_load_error(tmp_path: Path) -> None:
+    name = _unique("exiting")
+    _write(tmp_path / f"{name}.py", "import sys\nsys.exit(3)\n")
+    sys.path.insert(0, str(tmp_path))
+    with pytest.raises(FlowLoadError, match=r"called sys.exit\(3\) while being loaded"):
+        extract_flow_from_module(name)

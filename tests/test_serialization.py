@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import io
 import json
 import os
 import platform
@@ -21,14 +22,19 @@ from prefect_storage import Flow, task
 from prefect_storage.exceptions import (
     CorruptFlowError,
     FlowDeserializationError,
+    FlowLoadError,
     FlowStorageError,
     FlowVersionWarning,
     StorageConfigError,
 )
 from prefect_storage.serialization import (
     ENVELOPE_FORMAT,
+    ENVELOPE_FORMAT_V1,
+    ENVELOPE_MAGIC,
     flow_from_bytes_pickle,
     flow_to_bytes_pickle,
+    read_flow_envelope,
+    write_flow_envelope,
 )
 from prefect_storage.storage import Local, Module, Storage, Webhook
 
@@ -71,13 +77,54 @@ def _flow(name: str = "serialized") -> Flow:
     return flow
 
 
-def _tripwired_envelope(name: str = "tripwired") -> bytes:
+def _tripwired_flow(name: str = "tripwired") -> Flow:
     flow = _flow(name)
     flow.tripwire = Tripwire()  # type: ignore[attr-defined]
-    return flow_to_bytes_pickle(flow)
+    return flow
 
 
-def _envelope(data: bytes) -> dict[str, Any]:
+def _tripwired_envelope(name: str = "tripwired") -> bytes:
+    return flow_to_bytes_pickle(_tripwired_flow(name))
+
+
+def _split(data: bytes) -> tuple[bytes, dict[str, Any], bytes]:
+    """A format 2 envelope's magic line, header fields and pickled body."""
+    magic, rest = data.split(b"\n", 1)
+    line, body = rest.split(b"\n", 1)
+    return magic + b"\n", json.loads(line), body
+
+
+def _header_span(data: bytes) -> range:
+    """Byte positions of the magic and header lines."""
+    return range(data.index(b"\n", data.index(b"\n") + 1) + 1)
+
+
+def _seal(header: dict[str, Any], body: bytes) -> bytes:
+    """A format 2 envelope with ``header`` and a header digest that matches it (as a writer
+    elsewhere, or a forger, would make it)."""
+    line = json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
+    return ENVELOPE_MAGIC + hashlib.sha256(line).hexdigest().encode() + b"\n" + line + b"\n" + body
+
+
+def _v1_envelope(flow: Flow) -> bytes:
+    """What prefect-storage wrote before format 2: JSON with the pickle in base64."""
+    pickled = cloudpickle.dumps(flow, protocol=4)
+    return json.dumps(
+        {
+            "format": ENVELOPE_FORMAT_V1,
+            "flow_name": flow.name,
+            "versions": {
+                "python": platform.python_version(),
+                "cloudpickle": cloudpickle.__version__,
+                "prefect_storage": prefect_storage.__version__,
+            },
+            "sha256": hashlib.sha256(pickled).hexdigest(),
+            "flow": base64.b64encode(pickled).decode(),
+        }
+    ).encode()
+
+
+def _v1_fields(data: bytes) -> dict[str, Any]:
     return json.loads(data.decode())
 
 
@@ -89,7 +136,7 @@ def _span(data: bytes, key: str) -> range:
     return range(start, end)
 
 
-def _spread(positions: list[int], count: int = 50) -> list[int]:
+def _spread(positions: list[int] | range, count: int = 50) -> list[int]:
     """``count`` positions spread evenly over ``positions``, first and last included."""
     step = (len(positions) - 1) / (count - 1)
     return sorted({positions[round(i * step)] for i in range(count)})
@@ -101,24 +148,66 @@ def _flip(data: bytes, position: int, mask: int) -> bytes:
     return bytes(flipped)
 
 
+def _undetected(data: bytes, positions: list[int], masks: tuple[int, ...]) -> list[Any]:
+    """The (position, mask) flips of ``data`` that load without an error."""
+    missed = []
+    for position in positions:
+        for mask in masks:
+            try:
+                flow_from_bytes_pickle(_flip(data, position, mask))
+            except FlowStorageError:
+                continue
+            missed.append((position, chr(data[position]), mask))
+    return missed
+
+
+V1_SAMPLE = Path(__file__).parent / "data" / "flow-envelope-v1.json"
+"""A flow stored by prefect-storage 0.1.0 (format 1): ``x`` (default 2) doubled, plus one."""
+
+
 # -- the envelope ---------------------------------------------------------------------------
 def test_envelope_fields_describe_the_flow_and_its_pickle() -> None:
     flow = _flow("envelope fields")
     data = flow_to_bytes_pickle(flow)
-    envelope = _envelope(data)
+    magic, header, body = _split(data)
 
-    assert envelope["format"] == ENVELOPE_FORMAT
-    assert envelope["format"].startswith("prefect-storage/")
-    assert envelope["flow_name"] == "envelope fields"
-    assert envelope["versions"] == {
+    assert magic.startswith(ENVELOPE_MAGIC)
+    header_line = data[len(magic) : len(data) - len(body) - 1]
+    assert magic[len(ENVELOPE_MAGIC) : -1].decode() == hashlib.sha256(header_line).hexdigest()
+    assert header["format"] == ENVELOPE_FORMAT == "prefect-storage/flow-pickle/2"
+    assert header["flow_name"] == "envelope fields"
+    assert header["versions"] == {
         "python": platform.python_version(),
         "cloudpickle": cloudpickle.__version__,
         "prefect_storage": prefect_storage.__version__,
     }
-    pickled = base64.b64decode(envelope["flow"], validate=True)
-    assert envelope["sha256"] == hashlib.sha256(pickled).hexdigest()
-    unpickled = cloudpickle.loads(pickled)
+    assert header["length"] == len(body)
+    assert header["sha256"] == hashlib.sha256(body).hexdigest()
+    # The body is exactly what bare cloudpickle makes: raw bytes, no base64.
+    assert body == cloudpickle.dumps(flow, protocol=4)
+    unpickled = cloudpickle.loads(body)
     assert isinstance(unpickled, Flow) and unpickled.name == "envelope fields"
+
+
+def test_identical_flows_pickle_identically() -> None:
+    first, second = flow_to_bytes_pickle(_flow("same")), flow_to_bytes_pickle(_flow("same"))
+    assert hashlib.sha256(first).hexdigest() == hashlib.sha256(second).hexdigest()
+    assert first != flow_to_bytes_pickle(_flow("different"))
+
+
+def test_write_flow_envelope_streams_to_a_file_and_returns_its_digest(tmp_path: Path) -> None:
+    flow = _flow("streamed")
+    path = tmp_path / "flow.prefect"
+    with open(path, "wb") as file:
+        digest = write_flow_envelope(flow, file, tmp_dir=str(tmp_path))
+    data = path.read_bytes()
+    assert data == flow_to_bytes_pickle(flow)
+    assert digest == hashlib.sha256(data).hexdigest()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["flow.prefect"]  # temp body gone
+
+    with open(path, "rb") as file:
+        loaded = read_flow_envelope(file, expected_sha256=digest, flow_name="streamed")
+    assert loaded.name == "streamed" and loaded.run().is_successful()
 
 
 def test_a_round_trip_returns_a_working_flow() -> None:
@@ -153,6 +242,26 @@ def test_a_thousand_task_flow_round_trips_through_local_storage() -> None:
     assert state.result[last].result == 1000
 
 
+# -- the flow name is checked before unpickling ------------------------------------------------
+def test_a_wrong_flow_name_is_refused_before_unpickling(marker: Path) -> None:
+    data = _tripwired_envelope("the stored one")
+    with pytest.raises(FlowLoadError, match="'the stored one', not 'the wanted one'") as raised:
+        read_flow_envelope(io.BytesIO(data), flow_name="the wanted one", source="/some/where")
+    assert "/some/where" in str(raised.value) and "Re-register" in str(raised.value)
+    assert not marker.exists()
+
+
+def test_local_get_flow_refuses_another_flow_at_the_location_unread(
+    marker: Path, tmp_path: Path
+) -> None:
+    storage = Local(directory=str(tmp_path))
+    location = storage.add_flow(_flow("wanted"))
+    Path(location).write_bytes(_tripwired_envelope("intruder"))
+    with pytest.raises(FlowLoadError, match="'intruder', not 'wanted'"):
+        storage.get_flow("wanted")
+    assert not marker.exists()
+
+
 # -- tampering is detected before unpickling -------------------------------------------------
 def test_the_tripwire_fires_on_an_intact_envelope(marker: Path) -> None:
     """The control for the tampering tests: an untampered envelope does unpickle."""
@@ -163,23 +272,20 @@ def test_the_tripwire_fires_on_an_intact_envelope(marker: Path) -> None:
 
 def test_every_flipped_byte_is_detected_before_unpickling(marker: Path) -> None:
     data = _tripwired_envelope()
-    # The flow name and the versions are metadata, not covered by the pickle's digest (a
-    # changed version is reported as a mismatch, below); every other byte is checked.
-    metadata = {*_span(data, "flow_name"), *_span(data, "versions")}
-    positions = _spread([i for i in range(len(data)) if i not in metadata])
-    assert len(positions) >= 45 and positions[0] == 0 and positions[-1] == len(data) - 1
-    payload = _span(data, "flow")
-    assert sum(p in payload for p in positions) >= 30
+    header = _header_span(data)
+    body = range(header.stop, len(data))
+    # Header and body alike: the header has its own digest in the magic line.
+    positions = sorted({*_spread(header, 25), *_spread(body, 25)})
+    assert len(positions) == 50 and positions[0] == 0 and positions[-1] == len(data) - 1
 
-    undetected = []
-    for position in positions:
-        for mask in (0x01, 0x02, 0x20):
-            try:
-                flow_from_bytes_pickle(_flip(data, position, mask))
-            except (CorruptFlowError, FlowStorageError):
-                continue
-            undetected.append((position, chr(data[position]), mask))
-    assert undetected == []
+    assert _undetected(data, positions, (0x01, 0x02, 0x20)) == []
+    assert not marker.exists()
+
+
+def test_a_flip_anywhere_in_the_header_is_detected(marker: Path) -> None:
+    """Including the flow name and the versions, which the pickle's digest does not cover."""
+    data = _tripwired_envelope()
+    assert _undetected(data, list(_header_span(data)), (0x01, 0x20)) == []
     assert not marker.exists()
 
 
@@ -196,25 +302,22 @@ def test_with_the_registered_digest_a_flip_anywhere_is_detected(marker: Path) ->
     assert not marker.exists()
 
 
-def test_a_flip_in_the_base64_padding_bits_is_detected(marker: Path) -> None:
-    """Non-canonical base64 decodes to the same bytes; the stored payload still changed."""
-    for extra in range(6):  # a pickle whose length leaves padding bits in its last character
-        data = _tripwired_envelope(name="padding" + "x" * extra)
-        if len(base64.b64decode(_envelope(data)["flow"])) % 3 == 1:
-            break
-    else:
-        pytest.fail("no flow name gave a pickle length with base64 padding bits")
-    last = _span(data, "flow")[-1] - 3  # the character before '=='
-    assert data[last + 1 : last + 3] == b"=="
-
-    undetected = []
-    for mask in (0x01, 0x02, 0x04, 0x08):
-        try:
-            flow_from_bytes_pickle(_flip(data, last, mask))
-        except FlowStorageError:
-            continue
-        undetected.append(mask)
-    assert undetected == [], f"flips of {chr(data[last])!r} by these masks were not detected"
+def test_against_the_registered_digest_damage_is_named_a_digest_mismatch(marker: Path) -> None:
+    """An agent passes the registered digest: the error names it, wherever the damage is."""
+    data = _tripwired_envelope()
+    digest = hashlib.sha256(data).hexdigest()
+    damaged = {
+        "magic line": _flip(data, 3, 0x01),
+        "header": _flip(data, _header_span(data).stop - 5, 0x01),
+        "body": _flip(data, len(data) - 5, 0x01),
+        "truncated": data[:-5],
+        "extended": data + b"\x00",
+    }
+    for where, stored in damaged.items():
+        with pytest.raises(CorruptFlowError, match="Digest mismatch") as raised:
+            read_flow_envelope(io.BytesIO(stored), digest, flow_name="tripwired", source="s")
+        message = str(raised.value)
+        assert digest in message and hashlib.sha256(stored).hexdigest() in message, where
     assert not marker.exists()
 
 
@@ -226,9 +329,122 @@ def test_a_truncated_envelope_is_detected(marker: Path, fraction: float) -> None
     assert not marker.exists()
 
 
-def test_tampering_inside_the_pickle_with_a_valid_base64_is_detected(marker: Path) -> None:
+def test_bytes_after_the_body_are_detected(marker: Path) -> None:
+    with pytest.raises(CorruptFlowError, match="SHA-256"):
+        flow_from_bytes_pickle(_tripwired_envelope() + b"\x00")
+    assert not marker.exists()
+
+
+def test_tampering_inside_the_pickle_with_a_matching_header_digest_is_detected(
+    marker: Path,
+) -> None:
+    """A changed body under a re-sealed header (its recorded sha256 kept) fails the body's
+    digest; a forger who also rewrites that digest is stopped by the registered digest."""
     data = _tripwired_envelope()
-    envelope = _envelope(data)
+    _, header, body = _split(data)
+    tampered = bytearray(body)
+    tampered[len(tampered) // 2] ^= 0x01
+    with pytest.raises(CorruptFlowError, match="SHA-256"):
+        flow_from_bytes_pickle(_seal(header, bytes(tampered)))
+
+    forged = _seal({**header, "sha256": hashlib.sha256(tampered).hexdigest()}, bytes(tampered))
+    with pytest.raises(CorruptFlowError, match="Digest mismatch"):
+        flow_from_bytes_pickle(forged, expected_sha256=hashlib.sha256(data).hexdigest())
+    assert not marker.exists()
+
+
+def test_a_bare_pickle_is_refused_with_a_clear_message(marker: Path) -> None:
+    with pytest.raises(CorruptFlowError, match="bare pickle") as raised:
+        flow_from_bytes_pickle(cloudpickle.dumps(_tripwired_flow("bare")))
+    assert "envelope" in str(raised.value) and "re-register" in str(raised.value)
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize(
+    "data",
+    [b"", b"not json at all", b"[1, 2]", b"\xff\xfe\x00", ENVELOPE_MAGIC, ENVELOPE_MAGIC * 9],
+)
+def test_garbage_is_a_corrupt_flow(data: bytes) -> None:
+    with pytest.raises(CorruptFlowError):
+        flow_from_bytes_pickle(data)
+
+
+def test_an_unknown_format_is_named() -> None:
+    _, header, body = _split(flow_to_bytes_pickle(_flow()))
+    with pytest.raises(CorruptFlowError, match="flow-pickle/99"):
+        flow_from_bytes_pickle(_seal({**header, "format": "prefect-storage/flow-pickle/99"}, body))
+    envelope = _v1_fields(_v1_envelope(_flow()))
+    envelope["format"] = "prefect-storage/flow-pickle/98"
+    with pytest.raises(CorruptFlowError, match="flow-pickle/98"):
+        flow_from_bytes_pickle(json.dumps(envelope).encode())
+
+
+# -- format 1, as earlier versions stored flows ------------------------------------------------
+def test_a_flow_stored_by_an_earlier_version_still_loads() -> None:
+    data = V1_SAMPLE.read_bytes()
+    assert _v1_fields(data)["format"] == ENVELOPE_FORMAT_V1
+    with warnings.catch_warnings():
+        # The sample names the versions it was written with; later releases warn.
+        warnings.simplefilter("ignore", FlowVersionWarning)
+        flow = flow_from_bytes_pickle(data, expected_sha256=hashlib.sha256(data).hexdigest())
+        with open(V1_SAMPLE, "rb") as file:
+            streamed = read_flow_envelope(file, flow_name="v1-sample")
+    for loaded in (flow, streamed):
+        assert loaded.name == "v1-sample"
+        state = loaded.run(parameters={"x": 5})
+        assert state.is_successful()
+        assert sorted(s.result for s in state.result.values()) == [5, 10, 11]
+
+
+def test_local_storage_loads_a_flow_file_written_by_an_earlier_version(tmp_path: Path) -> None:
+    location = tmp_path / "v1-sample" / "2023-01-01t00-00-00-000000-00-00"
+    location.parent.mkdir()
+    location.write_bytes(V1_SAMPLE.read_bytes())
+    payload = {**Local(directory=str(tmp_path)).serialize(), "flows": {"v1-sample": str(location)}}
+    storage = Storage.deserialize(payload)
+    digest = hashlib.sha256(location.read_bytes()).hexdigest()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FlowVersionWarning)
+        flow = storage.get_flow("v1-sample", expected_sha256=digest)
+        assert flow.run().is_successful()
+        with pytest.raises(FlowLoadError, match="'v1-sample', not 'other'"):
+            storage.flows["other"] = str(location)
+            storage.get_flow("other")
+
+
+def test_a_damaged_format_1_envelope_is_detected(marker: Path) -> None:
+    data = _v1_envelope(_tripwired_flow())
+    metadata = {*_span(data, "flow_name"), *_span(data, "versions")}  # not covered in format 1
+    positions = _spread([i for i in range(len(data)) if i not in metadata])
+    assert _undetected(data, positions, (0x01, 0x02, 0x20)) == []
+    for fraction in (0.0, 0.5, 0.999):
+        with pytest.raises(CorruptFlowError):
+            flow_from_bytes_pickle(data[: int(len(data) * fraction)])
+    sample = V1_SAMPLE.read_bytes()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FlowVersionWarning)
+        assert _undetected(sample, _spread(list(_span(sample, "flow"))), (0x01,)) == []
+    assert not marker.exists()
+
+
+def test_a_flip_in_the_base64_padding_bits_is_detected(marker: Path) -> None:
+    """Non-canonical base64 decodes to the same bytes; the stored payload still changed."""
+    for extra in range(6):  # a pickle whose length leaves padding bits in its last character
+        data = _v1_envelope(_tripwired_flow(name="padding" + "x" * extra))
+        if len(base64.b64decode(_v1_fields(data)["flow"])) % 3 == 1:
+            break
+    else:
+        pytest.fail("no flow name gave a pickle length with base64 padding bits")
+    last = _span(data, "flow")[-1] - 3  # the character before '=='
+    assert data[last + 1 : last + 3] == b"=="
+    assert _undetected(data, [last], (0x01, 0x02, 0x04, 0x08)) == []
+    assert not marker.exists()
+
+
+def test_tampering_inside_a_format_1_pickle_with_a_valid_base64_is_detected(
+    marker: Path,
+) -> None:
+    envelope = _v1_fields(_v1_envelope(_tripwired_flow()))
     pickled = bytearray(base64.b64decode(envelope["flow"]))
     pickled[len(pickled) // 2] ^= 0x01
     envelope["flow"] = base64.b64encode(bytes(pickled)).decode()
@@ -237,33 +453,11 @@ def test_tampering_inside_the_pickle_with_a_valid_base64_is_detected(marker: Pat
     assert not marker.exists()
 
 
-def test_a_bare_pickle_is_refused_with_a_clear_message(marker: Path) -> None:
-    flow = _flow("bare")
-    flow.tripwire = Tripwire()  # type: ignore[attr-defined]
-    with pytest.raises(CorruptFlowError, match="bare pickle") as raised:
-        flow_from_bytes_pickle(cloudpickle.dumps(flow))
-    assert "envelope" in str(raised.value) and "re-register" in str(raised.value)
-    assert not marker.exists()
-
-
-@pytest.mark.parametrize("data", [b"", b"not json at all", b"[1, 2]", b"\xff\xfe\x00"])
-def test_garbage_is_a_corrupt_flow(data: bytes) -> None:
-    with pytest.raises(CorruptFlowError):
-        flow_from_bytes_pickle(data)
-
-
-def test_an_unknown_format_is_named() -> None:
-    envelope = _envelope(flow_to_bytes_pickle(_flow()))
-    envelope["format"] = "prefect-storage/flow-pickle/99"
-    with pytest.raises(CorruptFlowError, match="flow-pickle/99"):
-        flow_from_bytes_pickle(json.dumps(envelope).encode())
-
-
 # -- versions -----------------------------------------------------------------------------
 def _with_versions(data: bytes, **versions: str) -> bytes:
-    envelope = _envelope(data)
-    envelope["versions"] = {**envelope["versions"], **versions}
-    return json.dumps(envelope).encode()  # the digest covers the pickle only: not recomputed
+    """The envelope as a writer under other versions would have sealed it."""
+    _, header, body = _split(data)
+    return _seal({**header, "versions": {**header["versions"], **versions}}, body)
 
 
 @pytest.mark.parametrize(
@@ -350,7 +544,7 @@ def test_expected_sha256_of_the_stored_bytes_or_the_pickle_is_accepted() -> None
     envelope_digest = hashlib.sha256(data).hexdigest()
     assert flow_from_bytes_pickle(data, expected_sha256=envelope_digest).name == "digest"
     assert flow_from_bytes_pickle(data, expected_sha256=envelope_digest.upper()).name == "digest"
-    pickle_digest = _envelope(data)["sha256"]
+    pickle_digest = _split(data)[1]["sha256"]
     assert flow_from_bytes_pickle(data, expected_sha256=pickle_digest).name == "digest"
 
 
@@ -484,3 +678,44 @@ def test_a_non_json_field_is_named() -> None:
     with pytest.raises(StorageConfigError, match="build_request_kwargs") as raised:
         storage.serialize()
     assert "JSON" in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    "field, value, expected",
+    [
+        ("secrets", "ABC", "list of secret names"),
+        ("secrets", ["A", 1], "list of secret names"),
+        ("flows", ["a"], "dict mapping flow names"),
+        ("directory", 3, "str or None"),
+        ("stored_as_script", "yes", "bool"),
+    ],
+)
+def test_a_mistyped_payload_field_names_the_field_and_the_expected_type(
+    tmp_path: Path, field: str, value: Any, expected: str
+) -> None:
+    payload = {**Local(directory=str(tmp_path)).serialize(), field: value}
+    with pytest.raises(StorageConfigError) as raised:
+        Storage.deserialize(payload)
+    message = str(raised.value)
+    assert f"'{field}'" in message and expected in message and "Local" in message
+    assert repr(value) in message
+
+
+def test_mistyped_fields_of_other_backends_are_named() -> None:
+    payload = {**_webhook().serialize(), "build_request_kwargs": "http://x"}
+    with pytest.raises(StorageConfigError, match="'build_request_kwargs' must be dict"):
+        Storage.deserialize(payload)
+    with pytest.raises(StorageConfigError, match="'module' must be str"):
+        Storage.deserialize({**Module("x.y").serialize(), "module": ["x"]})
+
+
+def test_a_local_directory_that_is_a_file_is_a_config_error(tmp_path: Path) -> None:
+    a_file = tmp_path / "flows.txt"
+    a_file.write_text("not a directory")
+    with pytest.raises(StorageConfigError) as raised:
+        Local(directory=str(a_file))
+    assert "`directory`" in str(raised.value) and str(a_file) in str(raised.value)
+    assert isinstance(raised.value, ValueError)
+    with pytest.raises(StorageConfigError, match="Cannot create Local `directory`"):
+        Local(directory=str(a_file / "below"))
+    assert a_file.read_text() == "not a directory"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import os
 from typing import TYPE_CHECKING, Any
 
@@ -12,14 +11,17 @@ from ..exceptions import FlowLoadError
 from . import echo_json, main
 
 if TYPE_CHECKING:
+    from rich.progress import Progress
+
     from ..engine.flow import Flow
+    from ..registry import FlowRegistry
     from ..storage import Storage
 
 
 def load_flows(target: str) -> list[tuple[Flow, Storage]]:
     """The flows of a ``.py`` file or an importable module, each with its default storage."""
     from ..engine.context import context
-    from ..loading import flows_in_module, flows_in_script
+    from ..loading import flows_in_module, flows_in_script, import_flow_module
     from ..storage import Local, Module
 
     if target.endswith(".py") or os.path.isfile(target):
@@ -35,10 +37,7 @@ def load_flows(target: str) -> list[tuple[Flow, Storage]]:
             return Local(path=path, stored_as_script=True)
     else:
         with context(loading_flow=True):
-            try:
-                module = importlib.import_module(target)
-            except ImportError as exc:
-                raise FlowLoadError(f"Cannot import {target!r}: {exc}") from None
+            module = import_flow_module(target)
         flows = flows_in_module(module)
 
         def default_storage() -> Storage:
@@ -60,37 +59,24 @@ def register(
     """Register every flow in the given scripts or modules.
 
     A flow without storage gets Local script storage (from a file) or Module storage.
+
+    \b
+    All or none: every script is loaded and every flow is stored before anything is
+    recorded. If a script fails to load or a flow fails to store, nothing is recorded,
+    what this command had uploaded is removed, and the exit code is 1. Should the
+    registry itself fail part-way through recording, the error names the flows that
+    were registered and those that were not (exit code 1).
     """
     from rich.progress import Progress
 
     from ..registry import FlowRegistry
-    from ..registry.registration import register_flow
 
     loaded = [pair for target in targets for pair in load_flows(target)]
     registry = FlowRegistry()
     registry.check()
-    results: list[dict[str, Any]] = []
     with Progress(transient=True, disable=as_json or len(loaded) < 2) as progress:
-        bar = progress.add_task("Registering flows", total=len(loaded))
-        for flow, storage in loaded:
-            flow.storage = storage
-            record = register_flow(
-                flow, project_name=project, labels=list(labels), registry=registry
-            )
-            assert record is not None  # only None while a flow file is loading
-            results.append(
-                {
-                    "id": record.id,
-                    "name": record.name,
-                    "version": record.version,
-                    "created": record.created,
-                    "storage": record.storage["type"],
-                    "location": record.storage["flows"].get(record.name),
-                    "sha256": record.sha256,
-                    "labels": record.labels,
-                }
-            )
-            progress.advance(bar)
+        stored = _store_all(loaded, labels, project, registry, progress)
+        results = _record_all(stored, registry, progress)
     if as_json:
         echo_json(results)
         return
@@ -100,3 +86,102 @@ def register(
             f"{entry['name']}: {status} version {entry['version']} "
             f"({entry['storage']} at {entry['location']}, labels {entry['labels']})"
         )
+
+
+def _store_all(
+    loaded: list[tuple[Flow, Storage]],
+    labels: tuple[str, ...],
+    project: str | None,
+    registry: FlowRegistry,
+    progress: Progress,
+) -> list[tuple[Flow, dict[str, Any]]]:
+    """Store every flow and serialize its record; on any failure remove what was stored
+    here and record nothing."""
+    from ..registry.registration import prepare_flow, record_fields
+
+    bar = progress.add_task("Storing flows", total=len(loaded))
+    stored: list[tuple[Flow, dict[str, Any]]] = []
+    uploaded: list[Flow] = []  # a failed build removes its own uploads; these are done
+    flow: Flow | None = None
+    try:
+        for flow, storage in loaded:
+            flow.storage = storage
+            prepare_flow(flow, labels=list(labels))
+            uploaded.append(flow)
+            stored.append((flow, record_fields(flow, project)))
+            progress.advance(bar)
+    except BaseException as exc:
+        removed = _remove_uploads(uploaded, registry)
+        if not isinstance(exc, Exception) or flow is None:
+            raise  # Ctrl-C: the uploads are removed, the interrupt stays an interrupt
+        note = f" (removed what was stored for {_names(removed)})" if removed else ""
+        raise click.ClickException(
+            f"Nothing was registered: storing flow {flow.name!r} failed{note}: " + _one_line(exc)
+        ) from None
+    return stored
+
+
+def _record_all(
+    stored: list[tuple[Flow, dict[str, Any]]], registry: FlowRegistry, progress: Progress
+) -> list[dict[str, Any]]:
+    from ..registry.registration import record_flow
+
+    bar = progress.add_task("Registering flows", total=len(stored))
+    results: list[dict[str, Any]] = []
+    for index, (flow, fields) in enumerate(stored):
+        try:
+            record = record_flow(flow, registry, fields=fields)
+        except Exception as exc:
+            done = [r["name"] for r in results]
+            missing = [f.name for f, _ in stored[index:]]
+            raise click.ClickException(
+                f"Registered {_names(done) if done else 'none'}; NOT registered "
+                f"{_names(missing)}: recording {flow.name!r} failed: {_one_line(exc)}"
+            ) from None
+        results.append(
+            {
+                "id": record.id,
+                "name": record.name,
+                "version": record.version,
+                "created": record.created,
+                "storage": record.storage["type"],
+                "location": record.storage["flows"].get(record.name),
+                "sha256": record.sha256,
+                "labels": record.labels,
+            }
+        )
+        progress.advance(bar)
+    return results
+
+
+def _remove_uploads(stored: list[Flow], registry: FlowRegistry) -> list[str]:
+    """Delete the uploads of ``stored`` that no registered version points at."""
+    from ..storage.base import BlobStorage
+
+    removed = []
+    registered: dict[str, set[str]] = {}
+    try:
+        for record in registry.list_flows(all_versions=True):
+            registered.setdefault(record.name, set()).update(record.storage["flows"].values())
+    except Exception:  # cannot tell what is registered: keep every upload
+        return []
+    for flow in stored:
+        storage = flow.storage
+        if not isinstance(storage, BlobStorage) or (
+            storage.stored_as_script and storage.local_script_path is None
+        ):
+            continue  # nothing was uploaded: the script or module is the user's own
+        location = storage.flows.get(flow.name)
+        if location is None or location in registered.get(flow.name, ()):
+            continue  # a fixed location an earlier version still uses
+        storage._delete(location)
+        removed.append(flow.name)
+    return removed
+
+
+def _names(names: list[str]) -> str:
+    return ", ".join(repr(n) for n in names)
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(line.strip() for line in str(exc).splitlines() if line.strip()) or repr(exc)

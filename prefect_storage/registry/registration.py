@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import json
+import logging
+import uuid
 import warnings
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from ..engine.context import context
 from ..engine.tasks import Parameter
+from ..exceptions import RegistryError
 from ..run_configs import UniversalRun
 from . import FlowRecord, FlowRegistry
 
 if TYPE_CHECKING:
     from ..engine.flow import Flow
+    from ..storage import Storage
+
+logger = logging.getLogger("prefect_storage.registry")
 
 
 def register_flow(
@@ -27,10 +34,10 @@ def register_flow(
 
     Follows Prefect 1: default ``Local`` storage (built from ``storage_kwargs``), default
     ``UniversalRun``, the storage's labels added to the run config's, the storage's
-    paired result when the flow has none. A build that fails records nothing.
+    paired result when the flow has none. A build that fails records nothing. Identical
+    content re-uses the earlier upload only if it is still there, unchanged; otherwise
+    the fresh upload is recorded as a new version.
     """
-    from ..storage import Local
-
     if context.get("loading_flow"):
         warnings.warn(
             "Attempting to call `flow.register` during execution of flow file will lead to "
@@ -41,6 +48,19 @@ def register_flow(
     if not isinstance(registry, FlowRegistry):
         registry = FlowRegistry(registry)
     registry.check()  # an unreachable registry fails before anything is uploaded
+    prepare_flow(flow, labels=labels, build=build, stacklevel=4, **storage_kwargs)
+    return record_flow(flow, registry, project_name=project_name)
+
+
+def prepare_flow(
+    flow: Flow,
+    labels: list[str] | None = None,
+    build: bool = True,
+    stacklevel: int = 2,
+    **storage_kwargs: Any,
+) -> Storage:
+    """Give ``flow`` its defaults (storage, run config, labels, result) and store it."""
+    from ..storage import Local
 
     if flow.storage is None:
         flow.storage = Local(**storage_kwargs)
@@ -57,28 +77,93 @@ def register_flow(
             "A flow with the same name is already contained in storage; if you changed your "
             "Flow since the last build, you might experience unexpected issues and should "
             "re-create your storage object.",
-            stacklevel=3,
+            stacklevel=stacklevel,
         )
     else:
         storage.add_flow(flow)
     if build:
         storage.build()
+    return storage
 
-    record = registry.register_flow(
-        name=flow.name,
-        storage=storage.serialize(),
-        sha256=storage.digests.get(flow.name),
-        labels=sorted(flow.run_config.labels),
-        run_config=flow.run_config.serialize(),
-        parameters=describe_parameters(flow),
-        project=project_name,
+
+def record_fields(flow: Flow, project_name: str | None = None) -> dict[str, Any]:
+    """What the registry records for a flow that :func:`prepare_flow` stored."""
+    storage, run_config = flow.storage, flow.run_config
+    assert storage is not None and run_config is not None  # prepare_flow sets them
+    return {
+        "name": flow.name,
+        "storage": storage.serialize(),
+        "sha256": storage.digests.get(flow.name),
+        "labels": sorted(run_config.labels),
+        "run_config": run_config.serialize(),
+        "parameters": describe_parameters(flow),
+        "project": project_name,
+    }
+
+
+def record_flow(
+    flow: Flow,
+    registry: FlowRegistry,
+    project_name: str | None = None,
+    fields: dict[str, Any] | None = None,
+) -> FlowRecord:
+    """Record a flow that :func:`prepare_flow` stored (``fields``: from :func:`record_fields`).
+
+    When the registry already has identical content, the earlier upload is re-used (and
+    the fresh one removed) only if its bytes still match the recorded SHA-256. An
+    earlier upload that was deleted or damaged is not repaired in place: the fresh upload
+    becomes a new version, so the history shows which version pointed where.
+    """
+    storage = flow.storage
+    assert storage is not None  # prepare_flow sets it
+    if fields is None:
+        fields = record_fields(flow, project_name)
+    record = registry.register_flow(**fields)
+    fresh = storage.flows[flow.name]
+    earlier = record.storage["flows"].get(flow.name)
+    if record.created or earlier == fresh:
+        return record
+    if earlier is not None and storage._stored_digest(earlier) == record.sha256:
+        # Identical content is already registered and intact: drop the fresh copy.
+        storage._delete(fresh)
+        storage.flows[flow.name] = earlier
+        return record
+    logger.warning(
+        "Flow %r version %d points at %s, which is missing or no longer matches its "
+        "sha256; recording the fresh upload at %s as a new version.",
+        flow.name,
+        record.version,
+        earlier,
+        fresh,
     )
-    registered_location = record.storage["flows"].get(flow.name)
-    if not record.created and registered_location != storage.flows[flow.name]:
-        # Identical content is already registered: drop the fresh copy, point at the old.
-        storage._delete(storage.flows[flow.name])
-        storage.flows[flow.name] = registered_location
-    return record
+    return _record_new_version(registry, fields)
+
+
+def _record_new_version(registry: FlowRegistry, fields: dict[str, Any]) -> FlowRecord:
+    """Insert the next version of ``fields['name']``, even though its content is identical."""
+    from sqlalchemy import insert
+    from sqlalchemy.exc import IntegrityError
+
+    from .schema import flows
+
+    for _ in range(5):
+        try:
+            with registry._transaction() as connection:
+                latest = registry._latest(connection, fields["name"])
+                row: dict[str, Any] = {
+                    **fields,
+                    "id": str(uuid.uuid4()),
+                    "version": (latest.version + 1) if latest is not None else 1,
+                    "labels": sorted(set(fields["labels"])),
+                    "created_at": datetime.now(timezone.utc),
+                }
+                connection.execute(insert(flows).values(**row))
+                return FlowRecord(**row)
+        except IntegrityError:
+            continue  # another registration took this version number; try the next
+    raise RegistryError(
+        f"Could not record a new version of flow {fields['name']!r}: too much contention"
+    )
 
 
 def describe_parameters(flow: Flow) -> list[dict[str, Any]]:

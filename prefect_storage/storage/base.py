@@ -3,17 +3,21 @@
 A backend says *where* a flow goes (``_location_for``) and how a flow comes back
 (``_load_flow``). Backends that keep flows as bytes (an envelope in pickle mode, the
 source in script mode) derive from :class:`BlobStorage` and only move bytes:
-``_put(location, data)`` and ``_get(location)``. Keys, envelopes, digests, script
-execution, name checks and error wording live here.
+``_put(location, data)`` and ``_get(location)`` (a backend that can stream overrides
+``_store_pickle`` and ``_open``). Keys, envelopes, digests, script execution, name checks
+and error wording live here.
 """
 
 from __future__ import annotations
 
+import hashlib
+import io
 import logging
+import tempfile
 import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import IO, TYPE_CHECKING, Any, ClassVar
 
 from ..exceptions import (
     CorruptFlowError,
@@ -25,11 +29,12 @@ from ..exceptions import (
 from ..keys import timestamp_key
 from ..retry import DEFAULT_RETRY_POLICY, RetryPolicy
 from ..serialization import (
-    flow_from_bytes_pickle,
-    flow_to_bytes_pickle,
+    CHUNK_BYTES,
+    read_flow_envelope,
     sha256_hex,
     storage_from_dict,
     storage_to_dict,
+    write_flow_envelope,
 )
 
 if TYPE_CHECKING:
@@ -196,6 +201,13 @@ class Storage(ABC):
     def _store_flows(self, names: Iterable[str] | None = None) -> None:
         """Store the added flows (all of them, or only ``names``)."""
 
+    def _stored_digest(self, location: str) -> str | None:
+        """SHA-256 of what is stored at ``location`` now (None: nothing, or not bytes).
+
+        Registration asks this before re-using an earlier upload of identical content.
+        """
+        return None
+
 
 class BlobStorage(Storage):
     """A storage that keeps each flow as bytes: an envelope, or the script's source."""
@@ -229,9 +241,8 @@ class BlobStorage(Storage):
         """A local path for ``location`` when the script is a file here (sets ``__file__``)."""
         return None
 
-    def _bytes_to_store(self, flow: Flow) -> bytes | None:
-        if not self.stored_as_script:
-            return flow_to_bytes_pickle(flow)
+    def _script_bytes(self) -> bytes | None:
+        """The script to upload in script mode (None: it is already in place)."""
         if self.local_script_path is None:
             return None
         try:
@@ -258,26 +269,65 @@ class BlobStorage(Storage):
 
     def _store_one(self, name: str, flow: Flow, location: str) -> str | None:
         """Store one flow (or one script shared by several); return the stored digest."""
-        data = self._bytes_to_store(flow)
+        if not self.stored_as_script:
+            return self._store_pickle(name, flow, location)
+        data = self._script_bytes()
         if data is None:
             # The script is already in place: record what is there.
             return self._digest_of(location)
+        self._upload(name, location, data)
+        return sha256_hex(data)
+
+    def _store_pickle(self, name: str, flow: Flow, location: str) -> str:
+        """Pickle ``flow`` into an envelope at ``location``; return the envelope's digest.
+
+        The envelope is written to a temporary file and uploaded as one ``bytes``: the
+        only copy of the pickle in memory (no base64, no joined header and body).
+        """
+        with tempfile.TemporaryFile(prefix=".prefect-storage-envelope-") as file:
+            digest = write_flow_envelope(flow, file)
+            file.seek(0)
+            data = file.read()
+        self._upload(name, location, data)
+        return digest
+
+    def _upload(self, name: str, location: str, data: bytes) -> None:
         self.logger.info("Uploading flow %r to %s", name, location)
         self.retry_policy.call(
             lambda: self._put(location, data), f"Uploading flow {name!r} to {location}"
         )
-        return sha256_hex(data)
 
     def _fetch(self, location: str) -> bytes:
         return self.retry_policy.call(
             lambda: self._get(location), f"Downloading flow from {location}"
         )
 
+    def _open(self, location: str) -> IO[bytes]:
+        """What is stored at ``location`` as a binary file (a backend may stream it)."""
+        return io.BytesIO(self._fetch(location))  # shares the downloaded buffer
+
+    def _stored_digest(self, location: str) -> str | None:
+        try:
+            with self._open(location) as file:
+                hasher = hashlib.sha256()
+                while chunk := file.read(CHUNK_BYTES):
+                    hasher.update(chunk)
+        except FlowNotFoundError:
+            return None
+        return hasher.hexdigest()
+
     def _digest_of(self, location: str) -> str | None:
         """Digest of a script already in place (which must exist by build time)."""
         return sha256_hex(self._fetch(location))
 
     def _load_flow(self, flow_name: str, location: str, expected_sha256: str | None) -> Flow:
+        if self.stored_as_script:
+            return self._load_script(flow_name, location, expected_sha256)
+        with self._open(location) as file:
+            # The header names the flow: another flow at this location is refused unread.
+            return read_flow_envelope(file, expected_sha256, flow_name=flow_name, source=location)
+
+    def _load_script(self, flow_name: str, location: str, expected_sha256: str | None) -> Flow:
         from ..loading import run_flow_script
 
         data = self._fetch(location)
@@ -287,9 +337,7 @@ class BlobStorage(Storage):
                 f"{expected_sha256}, stored {sha256_hex(data)}. The stored flow changed "
                 "after registration; re-register it."
             )
-        if self.stored_as_script:
-            return run_flow_script(data, self._script_file(location), flow_name)
-        return flow_from_bytes_pickle(data)
+        return run_flow_script(data, self._script_file(location), flow_name)
 
 
 def _list_of_str(value: list[str] | None, argument: str) -> list[str]:

@@ -6,13 +6,14 @@ import os
 import re
 import socket
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from ..config import home_dir
 from ..exceptions import BackendError, StorageConfigError
-from ..fileio import atomic_write_bytes, read_flow_file
+from ..fileio import atomic_write, atomic_write_bytes, open_flow_file
 from ..keys import timestamp_key
 from ..results.local import LocalResult
+from ..serialization import write_flow_envelope
 from .base import BlobStorage, Storage
 
 if TYPE_CHECKING:
@@ -43,7 +44,7 @@ class Local(BlobStorage):
         directory = os.fspath(directory) if directory else str(home_dir() / "flows")
         if validate:
             directory = os.path.abspath(os.path.expanduser(directory))
-            os.makedirs(directory, exist_ok=True)
+            _make_directory(directory)
         self.directory = directory
         if path is not None:
             path = os.fspath(path)
@@ -94,13 +95,23 @@ class Local(BlobStorage):
         try:
             atomic_write_bytes(location, data)
         except OSError as exc:
-            raise BackendError(
-                f"Cannot write flow file {location!r}: {exc.strerror}; check that the "
-                "directory is writable and the disk has space."
-            ) from exc
+            raise _write_error(location, exc) from exc
+
+    def _store_pickle(self, name: str, flow: Flow, location: str) -> str:
+        # Streamed into the file's own temporary sibling: no copy of the pickle in memory.
+        self.logger.info("Writing flow %r to %s", name, location)
+        try:
+            with atomic_write(location) as file:
+                return write_flow_envelope(flow, file, tmp_dir=os.path.dirname(location))
+        except OSError as exc:
+            raise _write_error(location, exc) from exc
 
     def _get(self, location: str) -> bytes:
-        return read_flow_file(
+        with self._open(location) as file:
+            return file.read()
+
+    def _open(self, location: str) -> IO[bytes]:
+        return open_flow_file(
             location,
             f" on host {socket.gethostname()!r}. Local storage is only readable on the machine "
             "that registered the flow; run it with an agent carrying that host's label.",
@@ -119,6 +130,28 @@ class Local(BlobStorage):
 
             return extract_flow_from_module(location, flow_name=flow_name)
         return super()._load_flow(flow_name, location, expected_sha256)
+
+
+def _make_directory(directory: str) -> None:
+    try:
+        os.makedirs(directory, exist_ok=True)
+    except FileExistsError:
+        raise StorageConfigError(
+            f"Local `directory` {directory!r} is a file, not a directory; pass a directory "
+            "for the flow files (it is created if missing)."
+        ) from None
+    except OSError as exc:
+        raise StorageConfigError(
+            f"Cannot create Local `directory` {directory!r}: {exc.strerror}; pass a directory "
+            "this user can write."
+        ) from None
+
+
+def _write_error(location: str, exc: OSError) -> BackendError:
+    return BackendError(
+        f"Cannot write flow file {location!r}: {exc.strerror}; check that the directory is "
+        "writable and the disk has space."
+    )
 
 
 def _is_module_path(location: str) -> bool:

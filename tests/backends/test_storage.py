@@ -21,6 +21,7 @@ from prefect_storage.exceptions import (
     FlowNotFoundError,
     StorageConfigError,
 )
+from prefect_storage.serialization import ENVELOPE_MAGIC
 from prefect_storage.storage import GCS, S3, Azure, Storage
 from tests.backends.conftest import Kit, settle
 from tests.contract.rigs import FLOW_NAME, FLOW_SCRIPT, RUNS, SIBLING_NAME
@@ -45,7 +46,7 @@ def test_a_fixed_key_is_where_the_flow_is_stored(kit: Kit, script_flow: ScriptFl
     storage.build()
 
     assert kit.names() == ["team/flows/contract.flow"]
-    assert kit.read("team/flows/contract.flow").startswith(b"{")  # the JSON envelope
+    assert kit.read("team/flows/contract.flow").startswith(ENVELOPE_MAGIC)  # the envelope
     check_runs(storage.get_flow(FLOW_NAME), FLOW_NAME)
 
 

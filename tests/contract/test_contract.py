@@ -7,7 +7,6 @@ that its backend cannot do something.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import os
@@ -32,7 +31,7 @@ from prefect_storage.exceptions import (
     StorageConfigError,
 )
 from prefect_storage.results import LocalResult
-from prefect_storage.serialization import ENVELOPE_FORMAT, flow_to_bytes_pickle
+from prefect_storage.serialization import ENVELOPE_FORMAT, ENVELOPE_MAGIC, flow_to_bytes_pickle
 from prefect_storage.storage import Storage
 from tests.contract.rigs import FLOW_NAME, RUNS, SIBLING_NAME, FlowRun, Rig
 
@@ -72,9 +71,12 @@ def needs(condition: Any, reason: str) -> None:
 
 def pickled_flow(envelope: bytes) -> bytes:
     """The cloudpickle bytes inside a stored pickle envelope (SPEC 2, "Pickled flows")."""
-    fields = json.loads(envelope)
+    magic, header_line, body = envelope.split(b"\n", 2)
+    assert magic.startswith(ENVELOPE_MAGIC)
+    fields = json.loads(header_line)
     assert fields["format"] == ENVELOPE_FORMAT, "update this helper for the new envelope format"
-    return base64.b64decode(fields["flow"])
+    assert fields["length"] == len(body)
+    return body
 
 
 # -- add_flow, build, membership ------------------------------------------------------------
@@ -246,15 +248,18 @@ def test_tampered_pickle_is_refused_before_unpickling(
     needs(rig.can_tamper, "no way to change stored bytes")
     storage = stored(rig)
     rig.tamper_stored(storage, storage.flows[FLOW_NAME])
-    unpickled: list[bytes] = []
-    real_loads = pickle.loads
+    unpickled: list[Any] = []
 
-    def recording_loads(data: bytes, *args: Any, **kwargs: Any) -> Any:
-        unpickled.append(data)
-        return real_loads(data, *args, **kwargs)
+    def recording(real: Any) -> Any:
+        def record(source: Any, *args: Any, **kwargs: Any) -> Any:
+            unpickled.append(source)
+            return real(source, *args, **kwargs)
 
-    monkeypatch.setattr(cloudpickle, "loads", recording_loads)
-    monkeypatch.setattr(pickle, "loads", recording_loads)
+        return record
+
+    for module in (cloudpickle, pickle):  # from bytes and from a file alike
+        monkeypatch.setattr(module, "loads", recording(pickle.loads))
+        monkeypatch.setattr(module, "load", recording(pickle.load))
 
     with pytest.raises(CorruptFlowError) as caught:
         storage.get_flow(FLOW_NAME)
