@@ -252,8 +252,13 @@ class FlowRegistry:
         run_config: dict[str, Any] | None = None,
         parameters: list[dict[str, Any]] | None = None,
         project: str | None = None,
+        reuse_identical: bool = True,
     ) -> FlowRecord:
-        """Record a new version of flow ``name``, unless its latest version is identical."""
+        """Record a new version of flow ``name``, unless its latest version is identical.
+
+        ``reuse_identical=False`` records a new version even then (the caller found the
+        identical version's stored flow gone or damaged).
+        """
         from sqlalchemy import insert
         from sqlalchemy.exc import IntegrityError
 
@@ -266,7 +271,7 @@ class FlowRegistry:
             try:
                 with self._transaction() as connection:
                     latest = self._latest(connection, name)
-                    if latest is not None and _same_content(
+                    if reuse_identical and latest is not None and _same_content(
                         latest, storage, sha256, labels, run_config
                     ):
                         return FlowRecord(**{**_flow_fields(latest), "created": False})

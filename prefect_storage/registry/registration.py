@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import json
 import logging
-import uuid
 import warnings
-from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from ..engine.context import context
 from ..engine.tasks import Parameter
-from ..exceptions import RegistryError
 from ..run_configs import UniversalRun
 from . import FlowRecord, FlowRegistry
 
@@ -136,34 +133,7 @@ def record_flow(
         earlier,
         fresh,
     )
-    return _record_new_version(registry, fields)
-
-
-def _record_new_version(registry: FlowRegistry, fields: dict[str, Any]) -> FlowRecord:
-    """Insert the next version of ``fields['name']``, even though its content is identical."""
-    from sqlalchemy import insert
-    from sqlalchemy.exc import IntegrityError
-
-    from .schema import flows
-
-    for _ in range(5):
-        try:
-            with registry._transaction() as connection:
-                latest = registry._latest(connection, fields["name"])
-                row: dict[str, Any] = {
-                    **fields,
-                    "id": str(uuid.uuid4()),
-                    "version": (latest.version + 1) if latest is not None else 1,
-                    "labels": sorted(set(fields["labels"])),
-                    "created_at": datetime.now(timezone.utc),
-                }
-                connection.execute(insert(flows).values(**row))
-                return FlowRecord(**row)
-        except IntegrityError:
-            continue  # another registration took this version number; try the next
-    raise RegistryError(
-        f"Could not record a new version of flow {fields['name']!r}: too much contention"
-    )
+    return registry.register_flow(**fields, reuse_identical=False)
 
 
 def describe_parameters(flow: Flow) -> list[dict[str, Any]]:
