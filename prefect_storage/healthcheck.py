@@ -1,4 +1,5 @@
-"""Checks run inside a freshly built Docker image (``python -m prefect_storage.healthcheck``).
+"""Checks run inside a freshly built Docker image (``"$PY" -m prefect_storage.healthcheck``,
+with the image's ``python3``, else ``python``).
 
 Arguments: a JSON list of flow locations in the image, a JSON object with the registering
 ``python`` version and ``stored_as_script``. A failing check prints ``HEALTHCHECK FAILED:``
@@ -22,6 +23,7 @@ FAILED = "HEALTHCHECK FAILED:"
 def main(argv: list[str]) -> int:
     locations, info = json.loads(argv[0]), json.loads(argv[1])
     print("Beginning health checks...")
+    print(f"Python: {sys.executable} {platform.python_version()}")
     built = tuple(info["python"].split(".")[:2])
     running = tuple(platform.python_version().split(".")[:2])
     if built != running:

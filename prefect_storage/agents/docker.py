@@ -63,6 +63,7 @@ class DockerAgent(Agent):
 
     def _launch(self, run: FlowRunRecord, record: FlowRecord) -> tuple[int | str, str]:
         from .._deps import import_optional
+        from ..storage.docker import in_image_python
 
         docker = import_optional("docker", "docker")
         client = docker.DockerClient(
@@ -78,7 +79,7 @@ class DockerAgent(Agent):
         environment.update(record.run_config.get("env") or {})
         container = client.containers.run(
             self._image(record),
-            ["python", "-m", "prefect_storage.cli", "execute", run.id],
+            in_image_python("-m", "prefect_storage.cli", "execute", run.id),
             environment=environment,
             network_mode=self.network,
             volumes=self._volumes(home),

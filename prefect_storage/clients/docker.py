@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import sys
 from collections.abc import Iterable
 from typing import Any
@@ -13,6 +14,9 @@ from .._deps import import_optional
 from ..exceptions import BackendError, BackendUnavailableError
 
 logger = logging.getLogger("prefect_storage.docker")
+
+_ENGINE_LINE = re.compile(r"^( ---> |Removing intermediate container )")
+"""What the engine itself writes between a step's output and the build's end."""
 
 
 def api_client(base_url: str | None, tls_config: Any = False) -> Any:
@@ -41,8 +45,10 @@ def follow_build(stream: Iterable[dict[str, Any]]) -> list[str]:
             from ..healthcheck import FAILED
 
             failed = [i for i, line in enumerate(lines) if line.startswith(FAILED)]
-            # The check's whole report: its reason may span several lines.
-            reason = "\n".join(lines[failed[-1] :]) if failed else message
+            # The check's whole report (its reason may span several lines), without the
+            # engine's own lines about the step's container.
+            report = [line for line in lines[failed[-1] :] if not _ENGINE_LINE.match(line)]
+            reason = "\n".join(report) if failed else message
             raise BackendError(f"The Docker image failed to build: {reason}")
     return lines
 

@@ -25,7 +25,8 @@ SHA = re.compile(r"^[0-9a-fA-F]{40}$")
 
 _AUTH_FAILED = re.compile(
     r"Authentication failed|could not read Username|HTTP Basic: Access denied|"
-    r"Permission denied \(publickey|403|401 Unauthorized|terminal prompts disabled",
+    # \b: an HTTP status, not three digits of a SHA that git quotes ("not our ref ...").
+    r"Permission denied \(publickey|\b403\b|401 Unauthorized|terminal prompts disabled",
     re.I,
 )
 _UNREACHABLE = re.compile(

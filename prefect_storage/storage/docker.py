@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import shlex
 import shutil
 import tempfile
 import uuid
@@ -17,6 +18,7 @@ from .._version import __version__
 from ..clients.docker import api_client, follow_build, follow_push
 from ..exceptions import StorageConfigError
 from ..fileio import read_flow_file
+from ..healthcheck import FAILED
 from ..keys import slugify, utc_timestamp_slug
 from ..serialization import sha256_hex
 from .base import BlobStorage
@@ -29,6 +31,26 @@ FLOWS_DIRECTORY = "/opt/prefect/flows"
 
 CONTEXT_FLOWS = "flows"
 """The build-context folder that holds the flow files (the image's last layers)."""
+
+PICK_PYTHON = 'PY="$(command -v python3 || command -v python)"'
+"""Shell that sets ``$PY`` to the image's interpreter (fails when there is none). Debian's
+own Python is ``python3`` only; ``python`` may be Python 2 on old images, so ``python3``
+comes first. The build steps, the health check and the Docker agent all use it: the flows
+run with the Python that the packages were installed into."""
+
+PIP_ENVIRONMENT = "export PIP_BREAK_SYSTEM_PACKAGES=1 PIP_DISABLE_PIP_VERSION_CHECK=1"
+"""For the build's pip steps only: the image exists to run the flows, so Debian's PEP 668
+refusal of system-wide installs does not apply; older pips ignore the variable."""
+
+
+def in_image_python(*args: str) -> list[str]:
+    """A container command running the image's Python (``python3``, else ``python``) with
+    ``args``, e.g. ``in_image_python("-m", "prefect_storage.cli", "execute", run_id)``."""
+    script = (
+        f"{PICK_PYTHON} || {{ echo 'prefect-storage: the image has no python3 or python on "
+        'its PATH\' >&2; exit 127; }; exec "$PY" "$@"'
+    )
+    return ["/bin/sh", "-c", script, "sh", *args]
 
 
 class Docker(BlobStorage):
@@ -213,9 +235,12 @@ class Docker(BlobStorage):
                     f"{key}={_env_value(value)}" for key, value in self.env_vars.items()
                 )
             )
+        lines.append(
+            f"RUN {PICK_PYTHON} || {{ echo '{FAILED} the base image has no python3 or python "
+            "on its PATH; use a base image with Python 3 and pip.'; exit 1; }"
+        )
         if self.python_dependencies:
-            quoted = " ".join(json.dumps(dep) for dep in self.python_dependencies)
-            lines.append(f"RUN python -m pip install --no-cache-dir {quoted}")
+            lines.append(_install_unless_satisfied(self.python_dependencies))
         lines.extend(self._package_install(context_dir, prefix))
         for source, destination in self.files.items():
             name = os.path.basename(source.rstrip("/"))
@@ -240,7 +265,10 @@ class Docker(BlobStorage):
             info = json.dumps(
                 {"python": platform.python_version(), "stored_as_script": self.stored_as_script}
             )
-            lines.append(f"RUN python -m prefect_storage.healthcheck '{locations}' '{info}'")
+            lines.append(
+                f'RUN {PICK_PYTHON} && "$PY" -m prefect_storage.healthcheck '
+                f"{shlex.quote(locations)} {shlex.quote(info)}"
+            )
         with open(os.path.join(context_dir, "Dockerfile"), "w") as file:
             file.write("\n".join(lines) + "\n")
 
@@ -252,13 +280,39 @@ class Docker(BlobStorage):
 
     def _package_install(self, context_dir: str, prefix: str) -> list[str]:
         if self.package_wheel is None:
-            return [f"RUN python -m pip install --no-cache-dir 'prefect-storage=={__version__}'"]
+            return [_install_unless_satisfied([f"prefect-storage=={__version__}"])]
+        # A wheel is this exact code, which a copy of the same version in the base image may
+        # not be: it is always installed (without its dependencies, then they unless present).
         name = os.path.basename(self.package_wheel)
         shutil.copy2(self.package_wheel, os.path.join(context_dir, name))
+        wheel = shlex.quote(f"/tmp/{name}")
         return [
             f"COPY {prefix}{name} /tmp/{name}",
-            f"RUN python -m pip install --no-cache-dir /tmp/{name} && rm /tmp/{name}",
+            f"RUN {PICK_PYTHON} && {PIP_ENVIRONMENT} && "
+            f'"$PY" -m pip install --no-cache-dir --force-reinstall --no-deps {wheel} && '
+            f'"$PY" -m pip install --no-cache-dir {wheel} && rm {wheel}',
         ]
+
+
+def _install_unless_satisfied(requirements: list[str]) -> str:
+    """A ``RUN`` step that pip-installs ``requirements`` unless the image already satisfies
+    them all. The check is pip's own, offline: ``pip install --no-index`` succeeds only when
+    nothing needs to be fetched. A URL or path requirement is always installed (pip would
+    install it during the check)."""
+    quoted = " ".join(shlex.quote(requirement) for requirement in requirements)
+    install = f'"$PY" -m pip install --no-cache-dir {quoted}'
+    if any(_by_url_or_path(requirement) for requirement in requirements):
+        return f"RUN {PICK_PYTHON} && {PIP_ENVIRONMENT} && {install}"
+    return (
+        f"RUN {PICK_PYTHON} && {PIP_ENVIRONMENT} && "
+        f'if "$PY" -m pip install --no-index --quiet {quoted} >/dev/null 2>&1; '
+        f"then echo {shlex.quote('Already installed: ' + ' '.join(requirements))}; "
+        f"else {install}; fi"
+    )
+
+
+def _by_url_or_path(requirement: str) -> bool:
+    return requirement.startswith(".") or any(mark in requirement for mark in "/\\@")
 
 
 def _env_value(value: Any) -> str:

@@ -109,6 +109,18 @@ def docker_kwargs(
     }
 
 
+@pytest.fixture(scope="session")
+def python3_only_image(
+    docker_daemon: DockerDaemon, python_base_image: str, pytestconfig: pytest.Config
+) -> str:
+    """The base image as Debian ships Python: ``python3`` only (no ``python`` on PATH), pip
+    refusing system-wide installs (PEP 668); see ``tests/servers/docker.py``."""
+    from tests.conftest import _docker_progress
+    from tests.servers import docker as docker_servers
+
+    return docker_servers.python3_only_image(docker_daemon, _docker_progress(pytestconfig))
+
+
 @pytest.fixture(scope="module")
 def module_docker_config(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """An empty ``DOCKER_CONFIG`` (no credentials or helpers from ``~/.docker``) for the

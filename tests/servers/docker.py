@@ -44,6 +44,11 @@ pointing at the CA bundle (``requests`` installed from PyPI would otherwise use 
 bundle and fail behind the intercepting proxy). ``CMD ["python3"]``. Its own build needs no
 network; a ``docker build`` that runs ``pip install`` needs ``network_mode="host"``.
 
+``python3_only_image(daemon)`` returns ``prefect-storage-test/python:bookworm-python3-only``,
+built FROM it (cached the same way): ``python-is-python3`` purged, so ``python3`` is the only
+interpreter on PATH, and ``PIP_BREAK_SYSTEM_PACKAGES=0``, so pip refuses system-wide installs
+as Debian's does.
+
 ``build_wheel(repo_root, out_dir)`` builds this package's wheel (``python -m pip wheel
 --no-deps``) from a copy of the source, so that images can install the checkout's code.
 
@@ -97,6 +102,7 @@ KEEP_PREFIX = "prefect-storage-test/"
 """Images tagged with this prefix are kept between sessions; all others are removed."""
 
 BASE_IMAGE = "prefect-storage-test/python:bookworm"
+PYTHON3_ONLY_IMAGE = "prefect-storage-test/python:bookworm-python3-only"
 ROOTFS_IMAGE = "prefect-storage-test/python:bookworm-rootfs"
 RECIPE_LABEL = "org.prefect-storage.test.recipe"
 HOST_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
@@ -690,6 +696,44 @@ def python_base_image(daemon: DockerDaemon, progress: Progress = print_progress)
                 f"(python, pip: {version.decode().strip()})"
             )
             return BASE_IMAGE
+    finally:
+        client.close()
+
+
+def _python3_only_dockerfile(base: str) -> str:
+    return (
+        f"FROM {base}\n"
+        # Debian's own python3 package: no `python` command (python-is-python3 adds it) ...
+        "RUN dpkg --purge python-is-python3 && ! command -v python\n"
+        # ... and a pip that refuses system-wide installs (PEP 668). An ENV cannot be unset:
+        # 0 switches the base image's PIP_BREAK_SYSTEM_PACKAGES=1 off again.
+        "ENV PIP_BREAK_SYSTEM_PACKAGES=0\n"
+        'CMD ["python3"]\n'
+    )
+
+
+def python3_only_image(daemon: DockerDaemon, progress: Progress = print_progress) -> str:
+    """``prefect-storage-test/python:bookworm-python3-only``: the base image as Debian ships
+    its Python, ``/usr/bin/python3`` only (no ``python`` on PATH) and pip refusing system-wide
+    installs (PEP 668). Built FROM ``python_base_image`` offline in ~2 s, kept like it and
+    rebuilt when that image changes."""
+    base = python_base_image(daemon, progress)
+    client = daemon.client()
+    try:
+        dockerfile = _python3_only_dockerfile(base)
+        recipe = _recipe_hash(client.images.get(base).id.encode(), dockerfile.encode())
+        if _label_of(client, PYTHON3_ONLY_IMAGE) != recipe:
+            with tempfile.TemporaryDirectory(prefix="prefect-storage-python3-only-") as context:
+                (Path(context) / "Dockerfile").write_text(dockerfile)
+                build_image(
+                    client,
+                    context,
+                    PYTHON3_ONLY_IMAGE,
+                    labels={RECIPE_LABEL: recipe},
+                    network_mode="none",
+                )
+            progress(f"built {PYTHON3_ONLY_IMAGE}")
+        return PYTHON3_ONLY_IMAGE
     finally:
         client.close()
 

@@ -5,9 +5,10 @@
 ``uploadpack.allowAnySHA1InWant`` on) and returns a ``BareRepo``, whose methods write commits
 straight into it with git's plumbing (no working tree, no clone): ``commit()`` (files as a dict
 path -> content; ``None`` deletes a path), ``delete()``, ``tag()`` (lightweight or annotated),
-``branch()``, ``force_push()`` (move a branch back, as ``git push --force`` would) and
-``purge_unreachable()`` (``git reflog expire --expire=now --all && git gc --prune=now``, so a
-commit no ref reaches is really gone). Every method returns SHAs.
+``branch()``, ``commit_with_sha_containing()`` (a SHA with given digits), ``force_push()``
+(move a branch back, as ``git push --force`` would) and ``purge_unreachable()`` (``git reflog
+expire --expire=now --all && git gc --prune=now``, so a commit no ref reaches is really gone).
+Every method returns SHAs.
 
 Servers for such repositories (all serve every repository under one root folder):
 
@@ -37,6 +38,7 @@ configuration (``git_environment()``), and never prompts.
 from __future__ import annotations
 
 import base64
+import hashlib
 import itertools
 import os
 import re
@@ -228,6 +230,25 @@ class BareRepo:
         )
         self.git("update-ref", f"refs/heads/{branch}", sha)
         return sha
+
+    def commit_with_sha_containing(
+        self, fragment: str, files: Mapping[str, FileContent], branch: str | None = None
+    ) -> str:
+        """Like ``commit()``, but the new SHA contains the hex ``fragment`` (a counter line
+        is added to the message until it does): for messages that quote a SHA, whose digits
+        must not be read as anything else (e.g. an HTTP status such as ``403``)."""
+        branch = branch or self.default_branch
+        first = self.commit(files, branch=branch)
+        raw = run_git("-C", self.path, "cat-file", "commit", first).stdout
+        for attempt in itertools.count():
+            body = raw + f"attempt {attempt}\n".encode()
+            digest = hashlib.sha1(b"commit %d\0" % len(body) + body).hexdigest()
+            if fragment in digest:
+                sha = self.git("hash-object", "-t", "commit", "-w", "--stdin", input=body)
+                assert sha == digest, (sha, digest)
+                self.git("update-ref", f"refs/heads/{branch}", sha)
+                return sha
+        raise AssertionError("unreachable")
 
     def delete(self, *paths: str, branch: str | None = None, message: str | None = None) -> str:
         """Commit the removal of ``paths`` on ``branch``; returns the new commit's SHA."""
