@@ -65,6 +65,7 @@ flow_runs = Table(
     Column("claimed_at", UTCDateTime()),
     Column("started_at", UTCDateTime()),
     Column("finished_at", UTCDateTime()),
+    Column("lease_expires_at", UTCDateTime(), index=True),
 )
 
 flow_run_logs = Table(
@@ -76,4 +77,14 @@ flow_run_logs = Table(
     Column("level", String(16), nullable=False),
     Column("logger", String(255), nullable=False),
     Column("message", Text, nullable=False),
+)
+
+agents = Table(
+    "agents",
+    metadata,
+    Column("name", String(255), primary_key=True),
+    Column("kind", String(64), nullable=False),
+    Column("labels", JSON, nullable=False),
+    Column("started_at", UTCDateTime(), nullable=False),
+    Column("last_seen_at", UTCDateTime(), nullable=False),
 )
