@@ -101,6 +101,8 @@ class _RegistryOutage:
         self._lock = threading.Lock()
         self._since: float | None = None
         self._failures = 0
+        self.ended_at = float("-inf")
+        """When (``time.monotonic()``) the last outage ended."""
 
     def failed(self, exc: Exception) -> float:
         """Record a failed registry call; returns how long to wait before the next."""
@@ -128,6 +130,7 @@ class _RegistryOutage:
                 )
                 self._since = None
                 self._failures = 0
+                self.ended_at = time.monotonic()
 
 
 @dataclass
@@ -178,7 +181,7 @@ class Agent(ABC):
         self.stop_reason: str | None = None
         """Why the last :meth:`start` or :meth:`run_once` stopped early (e.g. "SIGTERM")."""
         self.stopped_runs: list[str] = []
-        """The runs whose processes the agent stopped when it was stopped."""
+        """The runs the agent ended ``Failed`` because it was stopped while they ran."""
         self._held: dict[str, _Held] = {}
         self._lock = threading.Lock()
         self._force = False
@@ -238,7 +241,7 @@ class Agent(ABC):
                             registered = True
                             heartbeat.start()
                             logger.info("Agent %s started with labels %s", self.name, self.labels)
-                        self.registry.expire_leases()
+                        self._renew_own_then_reap()
                         claimed = self.registry.claim_flow_runs(
                             self.labels, self.name, limit=free, lease_seconds=self.lease_seconds
                         )
@@ -279,7 +282,6 @@ class Agent(ABC):
                 len(self._held),
             )
             for run_id in list(self._held):
-                self.stopped_runs.append(run_id)
                 self._request_stop(run_id, reason)
         deadline = time.monotonic() + self.grace_seconds + FINALISE_SECONDS
         while self._held and (reason is None or time.monotonic() < deadline):
@@ -296,6 +298,17 @@ class Agent(ABC):
                 logger.warning("Agent %s could not remove its registry row: %s", self.name, exc)
         if self.stop_reason is not None:
             logger.info("Agent %s stopped (%s)", self.name, self.stop_reason)
+
+    def _renew_own_then_reap(self) -> None:
+        """Reap runs whose agent was lost, but never our own: after an outage longer than
+        the lease, our leases look expired until renewed, so renew them first; and reap
+        nothing for a lease period after an outage, so other agents can renew theirs."""
+        with self._lock:
+            run_ids = list(self._held)
+        if run_ids:
+            self.registry.renew_leases(run_ids, self.lease_seconds, agent=self.name)
+        if time.monotonic() - self._outage.ended_at >= self.lease_seconds:
+            self.registry.expire_leases()
 
     def _install_signal_handlers(self) -> dict[int, Any]:
         if threading.current_thread() is not threading.main_thread():
@@ -428,6 +441,8 @@ class Agent(ABC):
                 target = RunState.FAILED
                 message = f"The flow run process exited with code {exit_code} before finishing."
             if self._end(run_id, target, message, output, expected=[state]):
+                if reason is not None and reason != _CANCEL:
+                    self.stopped_runs.append(run_id)
                 return
             # The state changed meanwhile (e.g. a cancel request): decide again.
 

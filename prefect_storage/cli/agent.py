@@ -160,10 +160,9 @@ def _serve(chosen: Agent, once: bool, poll_interval: float) -> None:
     else:
         chosen.start(poll_interval=poll_interval)
     if chosen.stop_reason is not None:
-        stopped = len(chosen.stopped_runs)
         click.echo(
             f"Agent stopped ({chosen.stop_reason}): {chosen.name}; "
-            f"{stopped} flow run(s) it was running were stopped."
+            f"{len(chosen.stopped_runs)} flow run(s) stopped and recorded Failed."
         )
     elif once:
         click.echo(f"Agent {chosen.name} executed {len(done)} flow run(s).")

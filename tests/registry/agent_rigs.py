@@ -39,11 +39,21 @@ def sleep_long(marker):
 def quick():
     return 42
 
+@task
+def wait_for(marker, gate):
+    open(marker, "w").close()
+    while not os.path.exists(gate):  # until the test opens the gate
+        time.sleep(0.05)
+    return "through"
+
 with Flow("sleepy") as sleepy:
     sleep_long(Parameter("marker", required=True))
 
 with Flow("quick") as quick_flow:
     quick()
+
+with Flow("gated") as gated:
+    wait_for(Parameter("marker", required=True), Parameter("gate", required=True))
 """
 
 
@@ -53,8 +63,8 @@ def register_flows(
     tmp_path: Path,
     run_config: object = None,
 ) -> None:
-    """Register ``sleepy`` and ``quick`` (Local storage, label ``leases``)."""
-    for name in ("sleepy", "quick"):
+    """Register ``sleepy``, ``quick`` and ``gated`` (Local storage, label ``leases``)."""
+    for name in ("sleepy", "quick", "gated"):
         flow = load_flow(SLEEPY_FLOW, name)
         flow.storage = Local(directory=str(tmp_path / "flows"), add_default_labels=False)
         if run_config is not None:
