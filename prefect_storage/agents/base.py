@@ -193,7 +193,10 @@ class Agent(ABC):
 
     # -- public ---------------------------------------------------------------------------
     def run_once(self) -> list[str]:
-        """Claim and execute runs until none is left for this agent; returns their ids."""
+        """Claim and execute runs until none is left for this agent; returns their ids.
+
+        An unreachable registry raises :class:`RegistryUnavailableError` unless runs are
+        in flight (then their ends are recorded once it answers again)."""
         return self._serve(poll_interval=None)
 
     def start(self, poll_interval: float = 2.0) -> None:
@@ -246,6 +249,8 @@ class Agent(ABC):
                             self.labels, self.name, limit=free, lease_seconds=self.lease_seconds
                         )
                     except RegistryUnavailableError as exc:
+                        if poll_interval is None and not self._held:
+                            raise  # one pass (cron, CI): say so now rather than wait
                         self._wakeup.wait(self._outage.failed(exc))
                         continue
                     self._outage.succeeded()

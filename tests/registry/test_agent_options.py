@@ -9,7 +9,12 @@ from pathlib import Path
 import pytest
 
 from prefect_storage.engine.flow import Flow
-from prefect_storage.registry import LEASE_SECONDS_ENV, FlowRegistry, RunState
+from prefect_storage.registry import (
+    LEASE_SECONDS_ENV,
+    REGISTRY_URL_ENV,
+    FlowRegistry,
+    RunState,
+)
 from tests.registry.agent_rigs import LABEL, register_flows, start_agent
 from tests.registry.conftest import CLI, STOP_TIMEOUT, read_logs, stop_process, wait_until
 from tests.registry.test_cli import one_line_error
@@ -81,3 +86,12 @@ def test_run_wait_gives_no_hint_when_a_live_agent_has_the_labels(
         stop_process(agent.process)
     assert done.returncode == 0, (done.stdout, done.stderr)
     assert "No agent" not in done.stderr
+
+
+def test_agent_once_on_an_unreachable_registry_is_a_one_line_error(
+    cli: CLI, unreachable_registry_url: str
+) -> None:
+    message = one_line_error(
+        cli("agent", "local", "--once", **{REGISTRY_URL_ENV: unreachable_registry_url})
+    )
+    assert "registry" in message and "127.0.0.1" in message
