@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 from ..config import HOME_ENV, home_dir
-from ..registry import REGISTRY_URL_ENV, FlowRecord, FlowRegistry, FlowRunRecord
+from ..registry import (
+    LEASE_SECONDS_ENV,
+    REGISTRY_URL_ENV,
+    FlowRecord,
+    FlowRegistry,
+    FlowRunRecord,
+)
 from ..secrets import ENV_PREFIX
-from .base import Agent
+from .base import STOP_GRACE_SECONDS, Agent
 
 
 class DockerAgent(Agent):
@@ -28,8 +35,12 @@ class DockerAgent(Agent):
         concurrency: int = 1,
         base_url: str | None = None,
         network: str = "host",
+        lease_seconds: float | None = None,
+        grace_seconds: float = STOP_GRACE_SECONDS,
     ) -> None:
-        super().__init__(labels, registry, name, hostname_label, concurrency)
+        super().__init__(
+            labels, registry, name, hostname_label, concurrency, lease_seconds, grace_seconds
+        )
         self.base_url = base_url
         self.network = network
 
@@ -75,7 +86,13 @@ class DockerAgent(Agent):
         environment = {
             name: value for name, value in os.environ.items() if name.startswith(ENV_PREFIX)
         }
-        environment.update({REGISTRY_URL_ENV: self.registry.url, HOME_ENV: home})
+        environment.update(
+            {
+                REGISTRY_URL_ENV: self.registry.url,
+                HOME_ENV: home,
+                LEASE_SECONDS_ENV: repr(self.lease_seconds),
+            }
+        )
         environment.update(record.run_config.get("env") or {})
         container = client.containers.run(
             self._image(record),
@@ -85,9 +102,20 @@ class DockerAgent(Agent):
             volumes=self._volumes(home),
             detach=True,
         )
+        self._attach(
+            run.id,
+            terminate=lambda: _kill(container, "SIGTERM"),
+            kill=lambda: _kill(container, "SIGKILL"),
+        )
         try:
             exit_code = container.wait()["StatusCode"]
             output = container.logs(stdout=True, stderr=True).decode(errors="replace")
         finally:
             container.remove(force=True)
         return exit_code, output
+
+
+def _kill(container: object, signal_name: str) -> None:
+    """Signal a run's container; one that already exited is no error."""
+    with contextlib.suppress(Exception):  # docker's APIError (409 not running) or NotFound
+        container.kill(signal=signal_name)  # type: ignore[attr-defined]  # docker SDK, lazy

@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 import logging
+import threading
+import time
 import traceback
+from collections.abc import Callable
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, TypeVar
 
 from ..engine.context import context
 from ..engine.runner import FlowRunner
-from ..registry import FlowRegistry, RunState
+from ..exceptions import RegistryUnavailableError
+from ..registry import FlowRegistry, RunState, lease_seconds_from_env
 from ..secrets import redact_urls
+
+T = TypeVar("T")
+
+FINAL_STATE_RETRY_SECONDS = 120.0
+"""How long a run's process keeps trying to record its final state while the registry is
+unreachable (after that its agent records the exit)."""
 
 logger = logging.getLogger("prefect_storage.execute")
 
@@ -42,11 +52,53 @@ class RegistryLogHandler(logging.Handler):
             self.handleError(record)
 
 
-def execute_flow_run(run_id: str, registry: FlowRegistry | None = None) -> bool:
+class LeaseKeeper(threading.Thread):
+    """Renews a run's lease from the run's own process every third of the lease, so a run
+    whose agent died while this process lives on is not reaped as lost; calls ``on_cancel``
+    (if given) when the run is asked to cancel."""
+
+    def __init__(
+        self,
+        registry: FlowRegistry,
+        run_id: str,
+        lease_seconds: float,
+        on_cancel: Callable[[], None] | None = None,
+    ) -> None:
+        super().__init__(name=f"lease-{run_id}", daemon=True)
+        self.registry = registry
+        self.run_id = run_id
+        self.lease_seconds = lease_seconds
+        self.on_cancel = on_cancel
+        self._done = threading.Event()
+
+    def run(self) -> None:
+        while not self._done.wait(self.lease_seconds / 3):
+            try:
+                state = self.registry.renew_leases([self.run_id], self.lease_seconds).get(
+                    self.run_id
+                )
+            except Exception:  # an outage: the next beat tries again; the agent renews too
+                continue
+            if state == RunState.CANCELLING and self.on_cancel is not None:
+                logger.warning("Flow run %s was cancelled; stopping its process", self.run_id)
+                self.on_cancel()
+                return
+
+    def stop(self) -> None:
+        self._done.set()
+
+
+def execute_flow_run(
+    run_id: str,
+    registry: FlowRegistry | None = None,
+    on_cancel: Callable[[], None] | None = None,
+) -> bool:
     """Run flow run ``run_id`` to a final state; returns whether it succeeded.
 
     Every failure (storage, secrets, digest, the flow itself) ends the run ``Failed``
-    with the reason, logged and recorded.
+    with the reason, logged and recorded. While it runs, its lease is renewed from this
+    process; ``on_cancel`` is called if it is cancelled meanwhile (the CLI exits). A run
+    that is no longer Scheduled or Claimed (cancelled, or already started) is not run.
     """
     from ..secrets import resolve_secrets
     from ..storage import Storage
@@ -58,10 +110,18 @@ def execute_flow_run(run_id: str, registry: FlowRegistry | None = None) -> bool:
     previous_level = package_logger.level
     if package_logger.getEffectiveLevel() > logging.INFO:
         package_logger.setLevel(logging.INFO)
+    keeper = LeaseKeeper(registry, run_id, lease_seconds_from_env(), on_cancel)
     try:
         run = registry.get_flow_run(run_id)
         record = registry.get_flow(run.flow_name, run.flow_version)
-        registry.set_flow_run_state(run_id, RunState.RUNNING)
+        if not registry.set_flow_run_state(
+            run_id, RunState.RUNNING, expected=[RunState.SCHEDULED, RunState.CLAIMED]
+        ):
+            current = registry.get_flow_run(run_id).state
+            logger.warning("Flow run %s is %s: not running it", run_id, current)
+            return False
+        keeper.start()
+        not_final = [RunState.SCHEDULED, *RunState.LEASED]
         try:
             storage = Storage.deserialize(record.storage)
             secrets = resolve_secrets(storage.secrets)
@@ -80,7 +140,11 @@ def execute_flow_run(run_id: str, registry: FlowRegistry | None = None) -> bool:
         except Exception as exc:
             message = f"Failed to load and execute flow run: {exc}"
             logger.error(message)
-            registry.set_flow_run_state(run_id, RunState.FAILED, message=message)
+            _retry_while_unreachable(
+                lambda: registry.set_flow_run_state(
+                    run_id, RunState.FAILED, message=message, expected=not_final
+                )
+            )
             return False
         task_states = {
             flow.slugs.get(task, task.name): {
@@ -93,11 +157,30 @@ def execute_flow_run(run_id: str, registry: FlowRegistry | None = None) -> bool:
             for task, task_state in state.result.items()
         }
         final = RunState.SUCCESS if state.is_successful() else RunState.FAILED
-        registry.set_flow_run_state(run_id, final, message=state.message, task_states=task_states)
+        _retry_while_unreachable(
+            lambda: registry.set_flow_run_state(
+                run_id, final, message=state.message, task_states=task_states, expected=not_final
+            )
+        )
         return state.is_successful()
     finally:
+        keeper.stop()
         package_logger.removeHandler(handler)
         package_logger.setLevel(previous_level)
+
+
+def _retry_while_unreachable(operation: Callable[[], T]) -> T:
+    """A final state matters most: keep trying through a short registry outage."""
+    deadline = time.monotonic() + FINAL_STATE_RETRY_SECONDS
+    delay = 0.25
+    while True:
+        try:
+            return operation()
+        except RegistryUnavailableError:
+            if time.monotonic() + delay > deadline:
+                raise
+            time.sleep(delay)  # backoff between attempts, not a synchronisation
+            delay = min(delay * 2, 5.0)
 
 
 def _summary(value: Any, limit: int = 200) -> str:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 
 from ..config import HOME_ENV, home_dir
-from ..registry import REGISTRY_URL_ENV, FlowRecord, FlowRunRecord
+from ..registry import LEASE_SECONDS_ENV, REGISTRY_URL_ENV, FlowRecord, FlowRunRecord
 from .base import Agent
 
 IMAGE_STORAGES = {"Docker"}
@@ -32,14 +34,29 @@ class LocalAgent(Agent):
         env = dict(os.environ)
         env[REGISTRY_URL_ENV] = self.registry.url
         env[HOME_ENV] = str(home_dir())
+        env[LEASE_SECONDS_ENV] = repr(self.lease_seconds)
         env.update(record.run_config.get("env") or {})
-        process = subprocess.run(
+        # Its own session: a signal to the agent's group (Ctrl-C, systemd) reaches only the
+        # agent, which stops the run itself; and the agent can signal the run's whole group.
+        process = subprocess.Popen(
             [sys.executable, "-m", "prefect_storage.cli", "execute", run.id],
             env=env,
             cwd=record.run_config.get("working_dir") or None,
-            check=False,
+            stdin=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,
+            start_new_session=True,
         )
-        sys.stderr.write(process.stderr)
-        return process.returncode, process.stderr
+        self._attach(
+            run.id,
+            terminate=lambda: _signal_group(process.pid, signal.SIGTERM),
+            kill=lambda: _signal_group(process.pid, signal.SIGKILL),
+        )
+        _, stderr = process.communicate()
+        sys.stderr.write(stderr)
+        return process.returncode, stderr
+
+
+def _signal_group(pgid: int, signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signum)

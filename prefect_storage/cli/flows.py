@@ -124,7 +124,14 @@ def run(
     timeout: float | None,
     as_json: bool,
 ) -> None:
-    """Schedule a run of flow NAME for an agent to pick up."""
+    """Schedule a run of flow NAME for an agent to pick up.
+
+    \b
+    With --wait (and no --timeout), while the run is Scheduled it waits for an agent to
+    come, saying once (on stderr) if no live agent has the run's labels. Once an agent has
+    claimed it, the run's lease guarantees an end: if the agent and the run's process die,
+    the lease expires and the run ends Failed ("agent lost: ..."), and --wait exits 1.
+    """
     from ..registry import FlowRegistry, RunState
 
     registry = FlowRegistry()
@@ -138,23 +145,53 @@ def run(
     click.echo(f"Scheduled flow run {flow_run.id}; waiting for an agent...", err=as_json)
     deadline = None if timeout is None else time.monotonic() + timeout
     last_log = 0
-    while True:
+    hinted = timeout is not None  # with a timeout, the timeout says it all
+    next_reap = time.monotonic()
+
+    def print_logs() -> None:
+        nonlocal last_log
         for entry in registry.get_logs(flow_run.id, after_id=last_log):
             last_log = entry["id"]
             click.echo(
                 f"{entry['timestamp']:%H:%M:%S} {entry['level']:<7} {entry['message']}", err=as_json
             )
+
+    while True:
+        print_logs()
+        if time.monotonic() >= next_reap:
+            registry.expire_leases()  # a run whose agent died ends here, not never
+            next_reap = time.monotonic() + 1.0
         flow_run = registry.get_flow_run(flow_run.id)
         if flow_run.state in RunState.FINAL:
             break
+        if not hinted and flow_run.state == RunState.SCHEDULED:
+            hinted = True
+            _hint_if_no_agent(registry, flow_run.labels)
         if deadline is not None and time.monotonic() > deadline:
             raise click.ClickException(f"Flow run {flow_run.id} is still {flow_run.state}")
         time.sleep(0.3)
+    print_logs()  # the lines written with the final state
     if as_json:
         echo_json(asdict(flow_run))
     else:
         click.echo(f"Flow run {flow_run.id}: {flow_run.state} ({flow_run.message})")
     sys.exit(0 if flow_run.state == RunState.SUCCESS else 1)
+
+
+def _hint_if_no_agent(registry: Any, labels: list[str]) -> None:
+    """Say (on stderr) how to start an agent when no live one could take the run."""
+    from ..registry import LIVE_AGENT_LEASES, lease_seconds_from_env
+
+    window = LIVE_AGENT_LEASES * lease_seconds_from_env()
+    if any(set(labels) <= set(a.labels) for a in registry.list_agents(seen_within=window)):
+        return
+    options = " ".join(f"-l {label}" for label in sorted(labels))
+    click.echo(
+        f"No agent seen in the last {window:g} s has the run's labels {sorted(labels)}; "
+        f"start one with: prefect-storage agent local {options}".rstrip()
+        + " (still waiting; Ctrl-C stops waiting, the run stays scheduled)",
+        err=True,
+    )
 
 
 @main.group()
@@ -166,15 +203,43 @@ def runs() -> None:
 @click.option("--flow", "flow_name", help="Only runs of this flow.")
 @click.option("--json", "as_json", is_flag=True)
 def runs_ls(flow_name: str | None, as_json: bool) -> None:
-    """List flow runs, oldest first."""
+    """List flow runs, oldest first (ending first those whose agent was lost)."""
     from ..registry import FlowRegistry
 
-    records = FlowRegistry().list_flow_runs(flow_name)
+    registry = FlowRegistry()
+    registry.expire_leases()
+    records = registry.list_flow_runs(flow_name)
     if as_json:
         echo_json([asdict(r) for r in records])
         return
     for r in records:
         click.echo(f"{r.id}  {r.flow_name} v{r.flow_version}  {r.state}  {r.message or ''}")
+
+
+@runs.command("cancel")
+@click.argument("run_id")
+@click.option("--json", "as_json", is_flag=True)
+def runs_cancel(run_id: str, as_json: bool) -> None:
+    """Cancel flow run RUN_ID.
+
+    A Scheduled run is Cancelled at once. A Claimed or Running one becomes Cancelling: its
+    agent stops the run's process (SIGTERM to its process group, SIGKILL after the grace
+    period; the container for a Docker agent) and records Cancelled. The states and logs
+    the run recorded so far are kept. A run that already ended is an error.
+    """
+    from ..registry import FlowRegistry, RunState
+
+    registry = FlowRegistry()
+    registry.expire_leases()
+    flow_run = registry.cancel_flow_run(run_id)
+    if as_json:
+        echo_json(asdict(flow_run))
+    elif flow_run.state == RunState.CANCELLED:
+        click.echo(f"Flow run {flow_run.id}: Cancelled")
+    else:
+        click.echo(
+            f"Flow run {flow_run.id}: {flow_run.state}; agent {flow_run.agent} is stopping it"
+        )
 
 
 @runs.command("logs")

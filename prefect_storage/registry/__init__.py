@@ -10,10 +10,10 @@ from __future__ import annotations
 import os
 import unicodedata
 import uuid
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 from ..config import home_dir
@@ -28,24 +28,58 @@ from ..exceptions import (
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine
 
-__all__ = ["FlowRecord", "FlowRegistry", "FlowRunRecord", "RunState"]
+__all__ = ["AgentRecord", "FlowRecord", "FlowRegistry", "FlowRunRecord", "RunState"]
 
 REGISTRY_URL_ENV = "PREFECT_STORAGE_REGISTRY_URL"
 """A SQLAlchemy URL for the registry; default ``sqlite:///<home>/registry.db``."""
 
 MAX_NAME_LENGTH = 255
 """Longest flow, project or agent name (the columns are VARCHAR(255) on every database)."""
+LEASE_SECONDS_ENV = "PREFECT_STORAGE_LEASE_SECONDS"
+"""Seconds a claimed run's lease lasts unless renewed; default :data:`DEFAULT_LEASE_SECONDS`."""
+
+DEFAULT_LEASE_SECONDS = 30.0
+"""An agent renews the leases of its runs every third of this; a run not renewed this long
+is taken to have lost its agent (see :meth:`FlowRegistry.expire_leases`)."""
+
+LIVE_AGENT_LEASES = 3
+"""An agent not seen for this many lease periods is taken to be gone."""
 
 
 class RunState:
-    """The life of a flow run: Scheduled -> Claimed (by an agent) -> Running -> final."""
+    """The life of a flow run: Scheduled -> Claimed (by an agent) -> Running -> final.
+
+    ``runs cancel`` ends a Scheduled run Cancelled at once; a Claimed or Running one goes
+    Cancelling until its agent has stopped it (then Cancelled).
+    """
 
     SCHEDULED = "Scheduled"
     CLAIMED = "Claimed"
     RUNNING = "Running"
+    CANCELLING = "Cancelling"
     SUCCESS = "Success"
     FAILED = "Failed"
-    FINAL = (SUCCESS, FAILED)
+    CANCELLED = "Cancelled"
+    FINAL = (SUCCESS, FAILED, CANCELLED)
+    LEASED = (CLAIMED, RUNNING, CANCELLING)
+    """States held by an agent under a lease that must be renewed."""
+
+
+def lease_seconds_from_env() -> float:
+    """The lease length from ``PREFECT_STORAGE_LEASE_SECONDS``, else the default."""
+    raw = os.environ.get(LEASE_SECONDS_ENV)
+    if not raw:
+        return DEFAULT_LEASE_SECONDS
+    try:
+        value = float(raw)
+    except ValueError:
+        value = float("nan")
+    if not value > 0 or value == float("inf"):
+        raise RegistryError(
+            f"{LEASE_SECONDS_ENV}={raw!r} is not a positive number of seconds; "
+            f"unset it for the default ({DEFAULT_LEASE_SECONDS:g}) or give e.g. 30"
+        )
+    return value
 
 
 @dataclass(frozen=True)
@@ -81,6 +115,18 @@ class FlowRunRecord:
     started_at: datetime | None
     finished_at: datetime | None
     lease_expires_at: datetime | None = None
+    """Until when the agent holding the run (Claimed/Running/Cancelling) has it."""
+
+
+@dataclass(frozen=True)
+class AgentRecord:
+    """An agent as it last reported itself (on start and on every heartbeat)."""
+
+    name: str
+    kind: str
+    labels: list[str]
+    started_at: datetime
+    last_seen_at: datetime
 
 
 def _now() -> datetime:
@@ -369,14 +415,23 @@ class FlowRegistry:
         return self.get_flow_run(run_id)
 
     def claim_flow_runs(
-        self, agent_labels: list[str], agent: str, limit: int | None = None
+        self,
+        agent_labels: list[str],
+        agent: str,
+        limit: int | None = None,
+        lease_seconds: float | None = None,
     ) -> list[FlowRunRecord]:
-        """Claim scheduled runs whose labels the agent has; each run goes to one agent only."""
+        """Claim scheduled runs whose labels the agent has; each run goes to one agent only.
+
+        Each claimed run gets a lease of ``lease_seconds`` (default: from the environment)
+        that the agent must keep renewing (:meth:`renew_leases`).
+        """
         from sqlalchemy import select, update
 
         from .schema import flow_runs
 
         check_name(agent, "agent", "agent name")
+        lease = timedelta(seconds=lease_seconds or lease_seconds_from_env())
         have = set(agent_labels)
         claimed: list[str] = []
         with self._transaction() as connection:
@@ -395,7 +450,12 @@ class FlowRegistry:
                 result = connection.execute(
                     update(flow_runs)
                     .where(flow_runs.c.id == run_id, flow_runs.c.state == RunState.SCHEDULED)
-                    .values(state=RunState.CLAIMED, agent=agent, claimed_at=_now())
+                    .values(
+                        state=RunState.CLAIMED,
+                        agent=agent,
+                        claimed_at=_now(),
+                        lease_expires_at=_now() + lease,
+                    )
                 )
             if result.rowcount == 1:
                 claimed.append(run_id)
@@ -407,7 +467,10 @@ class FlowRegistry:
         state: str,
         message: str | None = None,
         task_states: dict[str, Any] | None = None,
-    ) -> None:
+        expected: Collection[str] | None = None,
+    ) -> bool:
+        """Set the run's state; with ``expected``, only if it is in one of those states
+        (atomic: of two writers, one wins). Returns whether the run was updated."""
         from sqlalchemy import update
 
         from .schema import flow_runs
@@ -419,8 +482,170 @@ class FlowRegistry:
             values["finished_at"] = _now()
         if task_states is not None:
             values["task_states"] = task_states
+        query = update(flow_runs).where(flow_runs.c.id == run_id)
+        if expected is not None:
+            query = query.where(flow_runs.c.state.in_(list(expected)))
         with self._transaction() as connection:
-            connection.execute(update(flow_runs).where(flow_runs.c.id == run_id).values(**values))
+            return bool(connection.execute(query.values(**values)).rowcount)
+
+    # -- leases and cancelling -----------------------------------------------------------
+    def renew_leases(
+        self, run_ids: Collection[str], lease_seconds: float, agent: str | None = None
+    ) -> dict[str, str]:
+        """Extend the leases of those runs still Claimed/Running/Cancelling (held by
+        ``agent`` if given) to now + ``lease_seconds``; returns every given run's state
+        (a missing id is left out), so the holder learns of a cancel request."""
+        from sqlalchemy import select, update
+
+        from .schema import flow_runs
+
+        ids = list(run_ids)
+        if not ids:
+            return {}
+        query = update(flow_runs).where(
+            flow_runs.c.id.in_(ids), flow_runs.c.state.in_(RunState.LEASED)
+        )
+        if agent is not None:
+            query = query.where(flow_runs.c.agent == agent)
+        with self._transaction() as connection:
+            connection.execute(
+                query.values(lease_expires_at=_now() + timedelta(seconds=lease_seconds))
+            )
+            rows = connection.execute(
+                select(flow_runs.c.id, flow_runs.c.state).where(flow_runs.c.id.in_(ids))
+            )
+            return {run_id: state for run_id, state in rows}
+
+    def expire_leases(self) -> list[str]:
+        """End every run whose lease expired: Cancelling -> Cancelled, Claimed/Running ->
+        Failed ("agent lost: ..."), each with a log line; returns their ids.
+
+        Each run is ended by one UPDATE conditioned on its state and its expired lease, so
+        of two reapers (agents, ``run --wait``, ``runs ls``) exactly one ends it and logs,
+        and a lease renewed meanwhile is left alone.
+        """
+        from sqlalchemy import insert, select, update
+
+        from .schema import flow_run_logs, flow_runs
+
+        now = _now()
+        with self._transaction() as connection:
+            expired = connection.execute(
+                select(
+                    flow_runs.c.id,
+                    flow_runs.c.state,
+                    flow_runs.c.agent,
+                    flow_runs.c.lease_expires_at,
+                ).where(flow_runs.c.state.in_(RunState.LEASED), flow_runs.c.lease_expires_at < now)
+            ).all()
+        reaped: list[str] = []
+        for run_id, state, agent, expires_at in expired:
+            lost = (
+                f"agent lost: {agent} stopped renewing its lease (it expired at "
+                f"{expires_at:%Y-%m-%d %H:%M:%S} UTC) while the run was {state}"
+            )
+            final = RunState.CANCELLED if state == RunState.CANCELLING else RunState.FAILED
+            message = f"Cancelled; {lost}" if final == RunState.CANCELLED else lost
+            with self._transaction() as connection:
+                result = connection.execute(
+                    update(flow_runs)
+                    .where(
+                        flow_runs.c.id == run_id,
+                        flow_runs.c.state == state,
+                        flow_runs.c.lease_expires_at < now,
+                    )
+                    .values(state=final, message=message, finished_at=now)
+                )
+                if result.rowcount == 1:
+                    connection.execute(
+                        insert(flow_run_logs).values(
+                            flow_run_id=run_id,
+                            timestamp=now,
+                            level="ERROR",
+                            logger="prefect_storage.registry",
+                            message=message,
+                        )
+                    )
+                    reaped.append(run_id)
+        return reaped
+
+    def cancel_flow_run(self, run_id: str) -> FlowRunRecord:
+        """Cancel a run: Scheduled -> Cancelled at once; Claimed/Running -> Cancelling (its
+        agent stops it, then sets Cancelled); a Cancelling run is left as it is. A run in a
+        final state raises :class:`RegistryError` ("already <state>")."""
+        for _ in range(5):
+            current = self.get_flow_run(run_id)
+            if current.state in RunState.FINAL:
+                raise RegistryError(
+                    f"Flow run {run_id} is already {current.state}; only a Scheduled, Claimed "
+                    "or Running run can be cancelled."
+                )
+            if current.state == RunState.CANCELLING:
+                return current
+            if current.state == RunState.SCHEDULED:
+                done = self.set_flow_run_state(
+                    run_id,
+                    RunState.CANCELLED,
+                    message="Cancelled before an agent claimed it.",
+                    expected=[RunState.SCHEDULED],
+                )
+            else:
+                done = self.set_flow_run_state(
+                    run_id,
+                    RunState.CANCELLING,
+                    message=f"Cancel requested; waiting for agent {current.agent} to stop it.",
+                    expected=[RunState.CLAIMED, RunState.RUNNING],
+                )
+            if done:
+                return self.get_flow_run(run_id)
+            # The state moved on (claimed, started or ended) meanwhile: decide again.
+        raise RegistryError(f"Could not cancel flow run {run_id}: its state keeps changing")
+
+    # -- agents --------------------------------------------------------------------------
+    def record_agent(self, name: str, kind: str, labels: list[str], started_at: datetime) -> None:
+        """Insert or refresh agent ``name``'s row; its ``last_seen_at`` becomes now."""
+        from sqlalchemy import insert, update
+        from sqlalchemy.exc import IntegrityError
+
+        from .schema import agents
+
+        values = {"kind": kind, "labels": sorted(labels), "started_at": started_at}
+        for _ in range(3):
+            try:
+                with self._transaction() as connection:
+                    result = connection.execute(
+                        update(agents)
+                        .where(agents.c.name == name)
+                        .values(**values, last_seen_at=_now())
+                    )
+                    if result.rowcount == 0:
+                        connection.execute(
+                            insert(agents).values(name=name, **values, last_seen_at=_now())
+                        )
+                return
+            except IntegrityError:
+                continue  # inserted by another process at the same moment: update it
+        raise RegistryError(f"Could not record agent {name!r}: too much contention")
+
+    def remove_agent(self, name: str) -> None:
+        from sqlalchemy import delete
+
+        from .schema import agents
+
+        with self._transaction() as connection:
+            connection.execute(delete(agents).where(agents.c.name == name))
+
+    def list_agents(self, seen_within: float | None = None) -> list[AgentRecord]:
+        """Agents by name; with ``seen_within``, only those seen in the last that many seconds."""
+        from sqlalchemy import select
+
+        from .schema import agents
+
+        query = select(agents).order_by(agents.c.name)
+        if seen_within is not None:
+            query = query.where(agents.c.last_seen_at >= _now() - timedelta(seconds=seen_within))
+        with self._transaction() as connection:
+            return [AgentRecord(**row._mapping) for row in connection.execute(query)]
 
     def get_flow_run(self, run_id: str) -> FlowRunRecord:
         runs = self._select_runs(run_id=run_id)

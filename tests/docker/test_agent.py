@@ -7,6 +7,8 @@ import json
 import os
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -264,3 +266,70 @@ def test_a_sqlite_registry_outside_the_home_reaches_the_container(
     agent(elsewhere, docker_daemon).run_once()
     final = elsewhere.get_flow_run(run.id)
     assert final.state == RunState.SUCCESS, (final.message, logs(elsewhere, run.id))
+
+
+SLEEPY_FLOW = """
+import time
+from prefect_storage import Flow, Parameter, task
+
+
+@task
+def sleep_long(marker):
+    open(marker, "w").close()  # in the home, which the container shares with the test
+    time.sleep(300)
+
+
+with Flow("docker agent sleepy") as sleepy:
+    sleep_long(Parameter("marker", required=True))
+"""
+
+
+def _wait_until(condition: Callable[[], object], what: str, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)
+
+
+def test_cancelling_a_run_stops_its_container(
+    register: Callable[..., Docker],
+    flow_from: Callable[[str, str], Flow],
+    registry: FlowRegistry,
+    docker_daemon: DockerDaemon,
+    home: Path,
+) -> None:
+    image = register("docker agent ok").name  # any image with this package in it
+    flow = flow_from(SLEEPY_FLOW, "docker agent sleepy")
+    flow.storage = Local(add_default_labels=False)
+    flow.run_config = DockerRun(image=image, labels=[LABEL])
+    flow.register(registry=registry)
+    marker = home / "sleepy-started"
+    run = registry.create_flow_run("docker agent sleepy", parameters={"marker": str(marker)})
+    docker_agent = DockerAgent(
+        labels=[LABEL],
+        registry=registry,
+        hostname_label=False,
+        base_url=docker_daemon.host,
+        lease_seconds=2,
+        grace_seconds=5,
+    )
+    serving = threading.Thread(target=docker_agent.run_once)
+    serving.start()
+    client = docker_daemon.client()
+    try:
+        _wait_until(marker.exists, "the run's container to start")
+        assert len(client.containers.list()) == 1
+        assert registry.cancel_flow_run(run.id).state == RunState.CANCELLING
+        _wait_until(
+            lambda: registry.get_flow_run(run.id).state == RunState.CANCELLED,
+            "the agent to stop the container",
+        )
+        serving.join(timeout=120)
+        assert not serving.is_alive()
+        assert client.containers.list(all=True) == []  # stopped and removed
+    finally:
+        docker_agent.stop()
+        serving.join()
+        client.close()
+    final = registry.get_flow_run(run.id)
+    assert (final.message or "").startswith("Cancelled"), final.message

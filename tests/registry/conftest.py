@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -23,6 +24,49 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 CLI_TIMEOUT = 120.0
 """Seconds any one CLI subprocess may take before the test fails."""
+
+STOP_TIMEOUT = 60.0
+"""Seconds a stopped background CLI process (an agent) may take to exit: generous, since on a
+busy machine a clean stop (its runs' processes stopped, their states recorded) takes time."""
+
+WAIT_TIMEOUT = 90.0
+"""Seconds a test waits for a condition (a run's state, a process gone) before failing."""
+
+
+def wait_until(condition: Callable[[], object], what: str, timeout: float = WAIT_TIMEOUT) -> object:
+    """Poll ``condition`` until it returns something truthy (returned) or fail after
+    ``timeout`` seconds, saying ``what`` was awaited."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(0.1)
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists and is not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return False
+
+
+def group_alive(pgid: int) -> bool:
+    """Whether any live (non-zombie) process is in process group ``pgid``."""
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as stat:
+                    fields = stat.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if fields[0] != "Z" and int(fields[2]) == pgid:
+                return True
+    return False
 
 
 @pytest.fixture(autouse=True)
@@ -126,9 +170,12 @@ class CLI:
             check=False,
         )
 
-    def popen(self, *args: str, logs: Path, **env: str | None) -> subprocess.Popen[str]:
+    def popen(
+        self, *args: str, logs: Path, new_session: bool = False, **env: str | None
+    ) -> subprocess.Popen[str]:
         """Start a CLI process in the background; its stdout and stderr go to
-        ``logs.out`` and ``logs.err`` (files, so a chatty process never blocks on a pipe)."""
+        ``logs.out`` and ``logs.err`` (files, so a chatty process never blocks on a pipe).
+        ``new_session``: in its own session and process group (as a systemd service is)."""
         logs.parent.mkdir(parents=True, exist_ok=True)
         with open(f"{logs}.out", "w") as out, open(f"{logs}.err", "w") as err:
             return subprocess.Popen(
@@ -139,6 +186,7 @@ class CLI:
                 stdout=out,
                 stderr=err,
                 text=True,
+                start_new_session=new_session,
             )
 
 
@@ -149,9 +197,9 @@ def cli(tmp_path: Path) -> CLI:
     return CLI(workdir)
 
 
-def stop_process(process: subprocess.Popen[str], timeout: float = 10.0) -> int:
-    """Interrupt a background CLI process (as Ctrl-C would), kill it if it lingers; returns
-    its exit code."""
+def stop_process(process: subprocess.Popen[str], timeout: float = STOP_TIMEOUT) -> int:
+    """Interrupt a background CLI process (as Ctrl-C would), kill it if it lingers past
+    ``timeout``; returns its exit code."""
     if process.poll() is None:
         process.send_signal(signal.SIGINT)
     try:

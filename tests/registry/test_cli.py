@@ -220,10 +220,10 @@ def test_run_wait_streams_logs_and_exits_with_the_run_state(
     assert logs_json.returncode == 0, logs_json.stderr
     assert "adding one to 3" in [e["message"] for e in json.loads(logs_json.stdout)]
 
-    # Ctrl-C stops the agent cleanly.
+    # Ctrl-C stops the agent cleanly (stop_process waits for it with a generous deadline).
     assert stop_process(background_agent.process) == 0, read_logs(background_agent.logs)
     stdout, stderr = read_logs(background_agent.logs)
-    assert "Agent stopped." in stdout
+    assert "Agent stopped (SIGINT)" in stdout
     assert "Traceback" not in stderr
 
 

@@ -5,6 +5,7 @@
 temporary folder. PostgreSQL refuses to run as root, so as root both run as the ``postgres``
 OS user (``runuser``) and the folder is handed to that user. ``create_database()`` gives each
 test a fresh database; ``stop()`` ends the server by its PID and removes the folder.
+``shut_down()`` and ``start_again()`` make an outage: the same server, port and data.
 """
 
 from __future__ import annotations
@@ -107,43 +108,66 @@ class PostgresServer:
                 timeout=120,
             )
             self.port = free_port()
-            log = open(self.folder / "postgres.log", "wb")  # noqa: SIM115  (kept by the child)
-            with log:
-                self._process = subprocess.Popen(
-                    [
-                        *self._as_server_user(),
-                        str(self.bin_dir / "postgres"),
-                        "-D",
-                        str(data),
-                        "-h",
-                        "127.0.0.1",
-                        "-p",
-                        str(self.port),
-                        "-k",
-                        str(sockets),
-                        "-F",  # fsync off: a test database need not survive a power cut
-                        "-c",
-                        "synchronous_commit=off",
-                        "-c",
-                        "full_page_writes=off",
-                        "-c",
-                        "max_connections=300",
-                    ],
-                    stdin=subprocess.DEVNULL,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                )
             # Stopped by the session fixture; atexit too, should the session end abruptly.
             atexit.register(self.stop)
-            self._wait_until_ready(data)
+            self._run_postmaster()
         except BaseException:
             self.stop()
             raise
         return self
 
+    def _run_postmaster(self) -> None:
+        """Start ``postgres`` on ``self.port`` over the existing data folder; wait for it."""
+        assert self.folder is not None and self.bin_dir is not None
+        data, sockets = self.folder / "data", self.folder / "sockets"
+        log = open(self.folder / "postgres.log", "ab")  # noqa: SIM115  (kept by the child)
+        with log:
+            self._process = subprocess.Popen(
+                [
+                    *self._as_server_user(),
+                    str(self.bin_dir / "postgres"),
+                    "-D",
+                    str(data),
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    str(self.port),
+                    "-k",
+                    str(sockets),
+                    "-F",  # fsync off: a test database need not survive a power cut
+                    "-c",
+                    "synchronous_commit=off",
+                    "-c",
+                    "full_page_writes=off",
+                    "-c",
+                    "max_connections=300",
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self._wait_until_ready(data)
+
+    def shut_down(self) -> None:
+        """Fast shutdown of the server, keeping its data and port: an outage that
+        :meth:`start_again` ends. Returns once the server is gone."""
+        self._stop_postmaster()
+
+    def start_again(self) -> None:
+        """Start the server that :meth:`shut_down` stopped, on the same port and data."""
+        if self.folder is None:
+            raise PostgresUnavailable("start_again() after stop(): the data folder is gone")
+        self._run_postmaster()
+
     def stop(self) -> None:
         """Fast shutdown of the postmaster by PID (then SIGKILL), and remove the folder."""
+        self._stop_postmaster()
+        if self.folder is not None:
+            shutil.rmtree(self.folder, ignore_errors=True)
+            self.folder = None
+
+    def _stop_postmaster(self) -> None:
         pids = [pid for pid in (self.pid, self._process and self._process.pid) if pid]
         for pid in pids:
             with contextlib.suppress(ProcessLookupError):
@@ -160,9 +184,6 @@ class PostgresServer:
                 self._process.wait(timeout=5)
         self._process = None
         self.pid = None
-        if self.folder is not None:
-            shutil.rmtree(self.folder, ignore_errors=True)
-            self.folder = None
 
     # -- use --------------------------------------------------------------------------------
     def url(self, database: str = "postgres") -> str:
