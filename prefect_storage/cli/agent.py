@@ -81,19 +81,19 @@ _AGENT_OPTIONS = (
 )
 
 _LEASE_POLICY = """
-\b
+
 Leases: a claimed run has a lease the agent renews every third of --lease-seconds (the
 run's own process renews it too). A run whose lease expires (its agent and process were
 killed) is ended by the next agent poll, `run --wait` or `runs ls`: Failed with "agent
 lost: <agent> stopped renewing its lease ...", or Cancelled if a cancel was pending.
-\b
+
 Stopping: SIGINT (Ctrl-C) and SIGTERM stop the agent cleanly: it claims nothing more,
 sends SIGTERM to each run's process group (SIGKILL after --grace-seconds, or at once on a
 second signal), records those runs Failed ("agent stopped (SIGTERM) while the run was
 Running"), and exits 0. `prefect-storage runs cancel RUN_ID` stops one run the same way
 (state Cancelled). If the agent itself is SIGKILLed, its runs' processes (each in its own
 session) finish their runs normally.
-\b
+
 Registry outages: the agent retries with backoff (up to 30 s apart), logs one warning
 when the outage starts and one line when it ends, and carries on.
 """

@@ -223,9 +223,10 @@ def runs_cancel(run_id: str, as_json: bool) -> None:
     """Cancel flow run RUN_ID.
 
     A Scheduled run is Cancelled at once. A Claimed or Running one becomes Cancelling: its
-    agent stops the run's process (SIGTERM to its process group, SIGKILL after the grace
-    period; the container for a Docker agent) and records Cancelled. The states and logs
-    the run recorded so far are kept. A run that already ended is an error.
+    agent (at its next heartbeat, a third of its lease) stops the run's process (SIGTERM
+    to its process group, SIGKILL after the grace period; the container for a Docker
+    agent) and records Cancelled. The states and logs the run recorded so far are kept. A
+    run that already ended is an error.
     """
     from ..registry import FlowRegistry, RunState
 

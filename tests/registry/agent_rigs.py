@@ -19,7 +19,7 @@ from tests.registry.conftest import CLI, read_logs, wait_until
 
 LABEL = "leases"
 
-LEASE = "2"
+LEASE = "3"
 """``--lease-seconds`` of the agents under test: a lost run is reaped within seconds."""
 
 SLEEPY_FLOW = """
