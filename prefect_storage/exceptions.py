@@ -18,6 +18,7 @@ secret), that is a base too, so legacy ``except ValueError`` code keeps working:
     ├── BackendError(RuntimeError)                     the backend answered with an error
     │   ├── BucketNotFoundError(LookupError)           the bucket / container does not exist
     │   ├── BackendAuthError(PermissionError)          401/403, bad or missing credentials
+    │   ├── LocalFileError(OSError)                    a flow or result file cannot be written
     │   └── BackendUnavailableError(ConnectionError)   unreachable, timed out, 5xx
     └── RegistryError                                  the flow registry refused a request
         ├── UnknownFlowError(LookupError)              no such flow, version or flow run
@@ -97,6 +98,10 @@ class BucketNotFoundError(BackendError, LookupError):
 
 class BackendAuthError(BackendError, PermissionError):
     """The backend refused the credentials (or none were found)."""
+
+
+class LocalFileError(BackendError, OSError):
+    """A flow or result file on this machine cannot be written (read-only, disk full)."""
 
 
 class BackendUnavailableError(BackendError, ConnectionError):

@@ -229,7 +229,9 @@ def render_recording_values(value: Any) -> tuple[Any, list[str]]:
 MASK = "***"
 """What a masked credential becomes in logs and messages."""
 
-_URL_USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.\-]*://)(?P<userinfo>[^\s/?#'\"<>]*)@")
+_URL_USERINFO = re.compile(
+    r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.\-]*://)(?P<userinfo>[^\s/?#'\"<>]*)@"
+)
 _CREDENTIAL_NAME = (
     r"[\w.\-]*?(?:token|secret|passw|pwd|key|sig|credential|auth|session|code)[\w.\-]*"
 )

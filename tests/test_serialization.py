@@ -27,7 +27,7 @@ from prefect_storage.exceptions import (
     FlowVersionWarning,
     StorageConfigError,
 )
-from prefect_storage.serialization import (
+from prefect_storage.envelope import (
     ENVELOPE_FORMAT,
     ENVELOPE_FORMAT_V1,
     ENVELOPE_MAGIC,

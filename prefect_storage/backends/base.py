@@ -2,16 +2,15 @@
 
 A backend says *where* a flow goes (``_location_for``) and how a flow comes back
 (``_load_flow``). Backends that keep flows as bytes (an envelope in pickle mode, the
-source in script mode) derive from :class:`BlobStorage` and only move bytes:
-``_put(location, data)`` and ``_get(location)`` (a backend that can stream overrides
-``_store_pickle`` and ``_open``). Keys, envelopes, digests, script execution, name checks
-and error wording live here.
+source in script mode) derive from :class:`BlobStorage` and only make their transport
+(``_make_transport``), which moves the bytes; a backend that can stream a pickle
+overrides ``_store_pickle``. Keys, envelopes, digests, script execution, name checks and
+error wording live here.
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
 import logging
 import tempfile
 import warnings
@@ -19,6 +18,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from typing import IO, TYPE_CHECKING, Any, ClassVar
 
+from ..envelope import CHUNK_BYTES, read_flow_envelope, sha256_hex, write_flow_envelope
 from ..exceptions import (
     CorruptFlowError,
     FlowLoadError,
@@ -26,20 +26,13 @@ from ..exceptions import (
     FlowNotFoundError,
     StorageConfigError,
 )
-from ..keys import timestamp_key
 from ..retry import DEFAULT_RETRY_POLICY, RetryPolicy
-from ..serialization import (
-    CHUNK_BYTES,
-    read_flow_envelope,
-    sha256_hex,
-    storage_from_dict,
-    storage_to_dict,
-    write_flow_envelope,
-)
+from .payload import storage_from_dict, storage_to_dict
+from .transport import EMPTY, Transport
 
 if TYPE_CHECKING:
     from ..engine.flow import Flow
-    from ..results.base import Result
+    from .result import Result
 
 
 class Storage(ABC):
@@ -216,26 +209,53 @@ class BlobStorage(Storage):
     """A script to upload in script mode; without one the script must already be there."""
 
     retry_policy: RetryPolicy = DEFAULT_RETRY_POLICY
-    """Retries for ``_put``/``_get`` (set per instance to tune; not serialized)."""
+    """Retries for this storage's transfers (set per instance to tune; not serialized)."""
+
+    upload_options: Any = EMPTY
+    """Backend-specific upload arguments (S3's ``ACL``, ...), passed to the transport."""
+
+    overwrite: bool = True
+    """Whether an upload may replace what is stored (Azure's ``overwrite``)."""
 
     _script_path_argument: ClassVar[str] = "local_script_path"
     """The constructor argument that sets ``local_script_path`` (named in errors)."""
 
-    @abstractmethod
-    def _put(self, location: str, data: bytes) -> None:
-        """Store ``data`` at ``location``, replacing what is there."""
+    _transport: Transport | None = None
 
-    @abstractmethod
-    def _get(self, location: str) -> bytes:
-        """The bytes at ``location``; raise :class:`FlowNotFoundError` when there are none."""
+    @property
+    def transport(self) -> Transport:
+        """The object that moves this storage's bytes (shared with its paired result)."""
+        if self._transport is None:
+            self._transport = self._make_transport()
+        return self._transport
+
+    def _make_transport(self) -> Transport:
+        """This backend's transport, from the storage's own fields."""
+        raise NotImplementedError(f"{type(self).__name__} has no transport")
+
+    @property
+    def client(self) -> Any:
+        """The backend's SDK client, made on first use (and never pickled)."""
+        return self.transport.client
+
+    def _put(self, location: str, data: bytes) -> None:
+        """Store ``data`` at ``location``, replacing what is there (unless not ``overwrite``)."""
+        self.transport.put(
+            location,
+            data,
+            retry=self.retry_policy,
+            overwrite=self.overwrite,
+            options=self.upload_options,
+        )
+
+    def _delete(self, location: str) -> None:
+        """Remove what a failed build stored (best effort)."""
+        self.transport.delete(location, retry=self.retry_policy, best_effort=True)
 
     @property
     def _one_flow_per_location(self) -> bool:
         # A script holds many flows; a pickle holds exactly one.
         return not self.stored_as_script
-
-    def _delete(self, location: str) -> None:
-        """Remove what a failed build stored (best effort; the default keeps it)."""
 
     def _script_file(self, location: str) -> str | None:
         """A local path for ``location`` when the script is a file here (sets ``__file__``)."""
@@ -292,19 +312,17 @@ class BlobStorage(Storage):
         return digest
 
     def _upload(self, name: str, location: str, data: bytes) -> None:
-        self.logger.info("Uploading flow %r to %s", name, location)
-        self.retry_policy.call(
-            lambda: self._put(location, data), f"Uploading flow {name!r} to {location}"
-        )
+        self.logger.info("Uploading flow %r to %s", name, self.transport.url(location))
+        self._put(location, data)
 
     def _fetch(self, location: str) -> bytes:
-        return self.retry_policy.call(
-            lambda: self._get(location), f"Downloading flow from {location}"
-        )
+        self.logger.info("Downloading flow from %s", self.transport.url(location))
+        return self.transport.get(location, retry=self.retry_policy)
 
     def _open(self, location: str) -> IO[bytes]:
-        """What is stored at ``location`` as a binary file (a backend may stream it)."""
-        return io.BytesIO(self._fetch(location))  # shares the downloaded buffer
+        """What is stored at ``location`` as a binary file (streamed where the backend can)."""
+        self.logger.info("Downloading flow from %s", self.transport.url(location))
+        return self.transport.open(location, retry=self.retry_policy)
 
     def _stored_digest(self, location: str) -> str | None:
         try:
@@ -363,112 +381,3 @@ def warn_missing_results(flows: Any) -> None:
                     stacklevel=3,
                 )
                 break
-
-
-class BucketStorage(BlobStorage):
-    """Flows as objects in a cloud bucket or container (S3, GCS, Azure).
-
-    Each flow gets ``<flow slug>/<timestamp>`` unless a fixed key is given. In script mode
-    the script at ``local_script_path`` (default: the one being registered by the CLI) is
-    uploaded; without it the fixed key must point at a script already in the bucket.
-    """
-
-    _fixed_key_argument: ClassVar[str] = "key"
-    """The constructor argument naming one object for every flow (``key``/``blob_name``)."""
-
-    _service: ClassVar[str] = ""
-    """How users name the service in messages (``S3``, ``GCS``, ``Azure``)."""
-
-    _transient = (*BlobStorage._transient, "_client")
-
-    def __init__(
-        self,
-        fixed_key: str | None,
-        local_script_path: str | None,
-        **kwargs: Any,
-    ) -> None:
-        from ..engine.context import context
-
-        self._fixed_key = fixed_key
-        self.local_script_path = local_script_path or context.get("local_script_path")
-        self._client: Any = None
-        super().__init__(**kwargs)
-
-    def _location_for(self, flow: Flow) -> str:
-        return self._fixed_key or timestamp_key(flow.name)
-
-    def build(self) -> Storage:
-        if self.stored_as_script and not self.local_script_path and not self._fixed_key:
-            raise StorageConfigError(
-                f"A `{self._fixed_key_argument}` must be provided to show where flow `.py` "
-                f"file is stored in {self._service} or provide a `local_script_path` pointing "
-                "to a local script that contains the flow."
-            )
-        return super().build()
-
-    def _digest_of(self, location: str) -> str | None:
-        # A fixed key may be filled after registration (Prefect 1 allowed it).
-        try:
-            return super()._digest_of(location)
-        except FlowNotFoundError:
-            self.logger.warning("No script at %s yet; it must be there before a run.", location)
-            return None
-
-    @property
-    def client(self) -> Any:
-        """The SDK client, made on first use (and never pickled)."""
-        if self._client is None:
-            self._client = self._make_client()
-        return self._client
-
-    @abstractmethod
-    def _make_client(self) -> Any:
-        """Build the SDK client from the credential look-up of this backend."""
-
-
-class RepoStorage(BlobStorage):
-    """Flows as scripts in a source repository (Git, GitHub, GitLab, Bitbucket, CodeCommit).
-
-    Always script mode; nothing is uploaded (push the script yourself). ``build()``
-    resolves the branch/tag/default branch to a commit SHA, records it as ``commit_sha``
-    (serialized) and checks the script is there; ``get_flow`` then reads exactly that
-    commit, however the branch moves later.
-    """
-
-    def __init__(self, path: str | None, commit_sha: str | None = None, **kwargs: Any) -> None:
-        if not isinstance(path, str) or not path:
-            raise StorageConfigError(
-                f"{type(self).__name__} needs `path`: the flow script's path in the repository."
-            )
-        self.path = path
-        self.commit_sha = commit_sha
-        kwargs.pop("stored_as_script", None)
-        super().__init__(stored_as_script=True, **kwargs)
-
-    def _location_for(self, flow: Flow) -> str:
-        return self.path
-
-    def _store_flows(self, names: Iterable[str] | None = None) -> None:
-        self.commit_sha = self.retry_policy.call(self._resolve_commit, f"Resolving {self}")
-        super()._store_flows(names)
-
-    def _load_flow(self, flow_name: str, location: str, expected_sha256: str | None) -> Flow:
-        try:
-            return super()._load_flow(flow_name, location, expected_sha256)
-        except FlowNotFoundError as exc:
-            if not self.commit_sha or "re-register" in str(exc):
-                raise
-            raise FlowNotFoundError(
-                f"{exc} The flow was registered at commit {self.commit_sha}: if that commit "
-                "was force-pushed away or the file deleted from it, re-register the flow."
-            ) from exc
-
-    @abstractmethod
-    def _resolve_commit(self) -> str:
-        """The commit SHA the configured ref (or the default branch) points at now."""
-
-    def _put(self, location: str, data: bytes) -> None:
-        raise StorageConfigError(
-            f"{type(self).__name__} storage is read-only: commit and push {location!r} to the "
-            "repository instead."
-        )

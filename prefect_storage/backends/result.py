@@ -1,13 +1,14 @@
 """The ``Result`` base: where a task's value is written, read and found again.
 
-Backends implement three byte hooks (``_write_bytes``, ``_read_bytes``, ``_exists``);
-formatting locations and (de)serializing values happen here, once.
+A backend result only makes its transport (``_make_transport``), usually the very one its
+storage uses; formatting locations, (de)serializing values and retries happen here, once.
 """
 
 from __future__ import annotations
 
 import copy
 import uuid
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
@@ -15,13 +16,10 @@ from typing import Any
 from ..exceptions import ResultLocationError
 from ..retry import DEFAULT_RETRY_POLICY, RetryPolicy
 from ..serializers import PickleSerializer, Serializer
+from .transport import EMPTY, Transport
 
 
-class ResultNotImplementedError(NotImplementedError):
-    """The plain ``Result`` stores nothing; use a backend result such as ``LocalResult``."""
-
-
-class Result:
+class Result(ABC):
     """A value plus the location it is (or will be) stored at.
 
     ``location`` is a ``str.format`` template (``"{flow_name}/{task_name}/{today}.bin"``)
@@ -29,17 +27,25 @@ class Result:
     """
 
     retry_policy: RetryPolicy = DEFAULT_RETRY_POLICY
-    """Retries for the byte hooks of network results (set per instance to tune)."""
+    """Retries for this result's transfers (set per instance to tune)."""
+
+    upload_options: Any = EMPTY
+    """Backend-specific upload arguments (S3's ``ACL``, ...), passed to the transport."""
 
     _transient: tuple[str, ...] = ()
-    """Attributes never pickled (SDK clients, credential values)."""
+    """Attributes never pickled (credential values)."""
+
+    _transport: Transport | None = None
 
     def __init__(
         self,
         value: Any = None,
         location: str | Callable[..., str] | None = None,
         serializer: Serializer | None = None,
+        *,
+        transport: Transport | None = None,
     ) -> None:
+        self._transport = transport
         self.value = value
         self.serializer = serializer if serializer is not None else PickleSerializer()
         self._formatter: Callable[..., str] | None = None
@@ -54,15 +60,21 @@ class Result:
             )
 
     # -- the backend hooks -------------------------------------------------------------
-    def _write_bytes(self, location: str, data: bytes) -> str:
-        """Store ``data``; return the location as it should be recorded."""
-        raise ResultNotImplementedError(f"{type(self).__name__} cannot write results")
+    @property
+    def transport(self) -> Transport:
+        """The object that moves this result's bytes (its storage's, when made by one)."""
+        if self._transport is None:
+            self._transport = self._make_transport()
+        return self._transport
 
-    def _read_bytes(self, location: str) -> bytes:
-        raise ResultNotImplementedError(f"{type(self).__name__} cannot read results")
+    @abstractmethod
+    def _make_transport(self) -> Transport:
+        """This backend's transport, from the result's own fields."""
 
-    def _exists(self, location: str) -> bool:
-        raise ResultNotImplementedError(f"{type(self).__name__} cannot check results")
+    def _locate(self, location: str) -> str:
+        """Where ``location`` is for the transport, as a written result records it
+        (``LocalResult``: the path under its ``dir``)."""
+        return location
 
     # -- the user API ------------------------------------------------------------------
     @property
@@ -102,9 +114,13 @@ class Result:
         new.value = value_
         assert new.location is not None  # format() always sets one
         data = self.serializer.serialize(value_)
-        location = new.location
-        new.location = self.retry_policy.call(
-            lambda: self._write_bytes(location, data), f"Writing result to {location}"
+        new.location = location = self._locate(new.location)
+        self.transport.put(
+            location,
+            data,
+            retry=self.retry_policy,
+            what=f"Writing result {self.transport.url(location)}",
+            options=self.upload_options,
         )
         return new
 
@@ -112,8 +128,10 @@ class Result:
         """Load the value stored at ``location`` (already formatted)."""
         new = self.copy()
         new.location = location
-        data = self.retry_policy.call(
-            lambda: self._read_bytes(location), f"Reading result from {location}"
+        data = self.transport.get(
+            self._locate(location),
+            retry=self.retry_policy,
+            what=f"Reading result {self.transport.url(location)}",
         )
         new.value = self.serializer.deserialize(data)
         return new
@@ -121,9 +139,7 @@ class Result:
     def exists(self, location: str, **kwargs: Any) -> bool:
         """Whether a value is stored at ``location`` formatted with ``kwargs``."""
         formatted = _format_location(location, kwargs)
-        return self.retry_policy.call(
-            lambda: self._exists(formatted), f"Checking result at {formatted}"
-        )
+        return self.transport.exists(self._locate(formatted), retry=self.retry_policy)
 
     def __getstate__(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if k not in self._transient}

@@ -253,9 +253,7 @@ class Transport(Client):
 
     @final
     def exists(self, location: str, *, retry: RetryPolicy) -> bool:
-        return self.call(
-            lambda: self._exists(location), f"Checking {self.url(location)}", retry
-        )
+        return self.call(lambda: self._exists(location), f"Checking {self.url(location)}", retry)
 
     @final
     def list(self, prefix: str = "", *, retry: RetryPolicy) -> list[str]:

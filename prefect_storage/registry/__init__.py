@@ -317,8 +317,10 @@ class FlowRegistry:
             try:
                 with self._transaction() as connection:
                     latest = self._latest(connection, name)
-                    if reuse_identical and latest is not None and _same_content(
-                        latest, storage, sha256, labels, run_config
+                    if (
+                        reuse_identical
+                        and latest is not None
+                        and _same_content(latest, storage, sha256, labels, run_config)
                     ):
                         return FlowRecord(**{**_flow_fields(latest), "created": False})
                     row: dict[str, Any] = {

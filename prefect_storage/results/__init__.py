@@ -1,11 +1,12 @@
-"""Results: where task return values are checkpointed. One module per backend."""
+"""The result classes, at their public import path (SPEC section 2): where task return
+values are checkpointed. Each lives in its backend's folder under ``backends/``."""
 
 from __future__ import annotations
 
+from ..backends.local import LocalResult
+from ..backends.result import Result
 from .azure import AzureResult
-from .base import Result, ResultNotImplementedError
 from .gcs import GCSResult
-from .local import LocalResult
 from .s3 import S3Result
 
 __all__ = [
@@ -13,6 +14,5 @@ __all__ = [
     "GCSResult",
     "LocalResult",
     "Result",
-    "ResultNotImplementedError",
     "S3Result",
 ]

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..backends.result import Result
 from ..clients.azure import blob_service, connection_string, translated_errors
-from .base import Result
 
 
 class AzureResult(Result):

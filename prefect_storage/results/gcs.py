@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..backends.result import Result
 from ..clients.gcp import storage_client, translated_errors, upload
-from .base import Result
 
 
 class GCSResult(Result):

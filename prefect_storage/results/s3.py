@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..backends.result import Result
 from ..clients.aws import boto_client, check_client_options, translated_errors
 from ..exceptions import FlowNotFoundError
-from .base import Result
 
 
 class S3Result(Result):

@@ -1,44 +1,26 @@
-"""Storage backends: one module each, all built on :mod:`prefect_storage.storage.base`.
+"""The storage classes, at their public import path (SPEC section 2).
 
-``BACKENDS`` is the one table of serializable storage types: ``Storage.deserialize``
-resolves a payload's ``type`` only through it. Adding a backend is one module and one
-line here. No backend imports its SDK until it is used.
+Each backend lives in its folder under :mod:`prefect_storage.backends`; this package only
+names them. ``BACKENDS`` is the backend table (``BACKENDS["S3"] is S3``).
 """
 
 from __future__ import annotations
 
-from .azure import Azure
-from .base import BlobStorage, BucketStorage, RepoStorage, Storage
-from .bitbucket import Bitbucket
-from .codecommit import CodeCommit
-from .docker import Docker
-from .gcs import GCS
-from .git import Git
-from .github import GitHub
-from .gitlab import GitLab
-from .local import Local
-from .module import Module
-from .s3 import S3
-from .webhook import Webhook
-
-BACKENDS: dict[str, type[Storage]] = {
-    cls.__name__: cls
-    for cls in (
-        Azure,
-        Bitbucket,
-        CodeCommit,
-        Docker,
-        GCS,
-        Git,
-        GitHub,
-        GitLab,
-        Local,
-        Module,
-        S3,
-        Webhook,
-    )
-}
-"""Storage ``type`` name -> class, for serialization."""
+from ..backends import BACKENDS
+from ..backends.aws import S3, CodeCommit
+from ..backends.azure import Azure
+from ..backends.base import BlobStorage, Storage
+from ..backends.bitbucket import Bitbucket
+from ..backends.bucket import BucketStorage
+from ..backends.docker import Docker
+from ..backends.gcp import GCS
+from ..backends.git import Git
+from ..backends.github import GitHub
+from ..backends.gitlab import GitLab
+from ..backends.local import Local
+from ..backends.module import Module
+from ..backends.repo import RepoStorage
+from ..backends.webhook import Webhook
 
 __all__ = [
     "BACKENDS",

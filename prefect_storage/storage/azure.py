@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..clients.azure import blob_service, connection_string, translated_errors
-from .base import BucketStorage
+from ..storage.base import BucketStorage
 
 
 class Azure(BucketStorage):

@@ -8,7 +8,7 @@ from typing import Any
 from ..clients.bitbucket import cloud_client, server_client, translated_errors
 from ..clients.git import SHA
 from ..exceptions import FlowNotFoundError, StorageConfigError
-from .base import RepoStorage
+from ..storage.base import RepoStorage
 
 
 class Bitbucket(RepoStorage):

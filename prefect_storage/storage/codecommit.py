@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..clients.aws import boto_client, check_client_options, translated_errors
-from .base import RepoStorage
+from ..storage.base import RepoStorage
 
 
 class CodeCommit(RepoStorage):

@@ -16,12 +16,12 @@ from typing import TYPE_CHECKING, Any
 
 from .._version import __version__
 from ..clients.docker import api_client, follow_build, follow_push
+from ..envelope import sha256_hex
 from ..exceptions import StorageConfigError
 from ..fileio import read_flow_file
 from ..healthcheck import FAILED
 from ..keys import slugify, utc_timestamp_slug
-from ..serialization import sha256_hex
-from .base import BlobStorage
+from ..storage.base import BlobStorage
 
 if TYPE_CHECKING:
     from ..engine.flow import Flow

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..clients.gcp import storage_client, translated_errors, upload
-from .base import BucketStorage
+from ..storage.base import BucketStorage
 
 
 class GCS(BucketStorage):

@@ -10,7 +10,7 @@ from typing import Any
 
 from ..clients.git import SHA, GitRunner, auth_header, check_ref, split_credentials
 from ..exceptions import FlowNotFoundError, StorageConfigError
-from .base import RepoStorage
+from ..storage.base import RepoStorage
 
 PROTOCOLS = ("https", "http", "git")
 """URL schemes for ``repo``/``repo_host`` clones (``use_ssh`` makes ``git@host:repo.git``)."""

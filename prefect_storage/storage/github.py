@@ -7,7 +7,7 @@ from typing import Any
 
 from ..clients.github import github_client, translated_errors
 from ..exceptions import StorageConfigError
-from .base import RepoStorage
+from ..storage.base import RepoStorage
 
 
 class GitHub(RepoStorage):

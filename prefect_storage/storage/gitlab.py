@@ -6,7 +6,7 @@ import base64
 from typing import Any
 
 from ..clients.gitlab import gitlab_client, translated_errors
-from .base import RepoStorage
+from ..storage.base import RepoStorage
 
 
 class GitLab(RepoStorage):

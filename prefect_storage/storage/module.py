@@ -7,9 +7,9 @@ import os
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from ..envelope import sha256_hex
 from ..exceptions import CorruptFlowError
-from ..serialization import sha256_hex
-from .base import Storage
+from ..storage.base import Storage
 
 if TYPE_CHECKING:
     from ..engine.flow import Flow

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..clients.aws import boto_client, check_client_options, translated_errors
-from .base import BucketStorage
+from ..storage.base import BucketStorage
 
 
 class S3(BucketStorage):

@@ -17,7 +17,7 @@ from ..exceptions import (
     StorageConfigError,
 )
 from ..secrets import redact_urls, redacted_in_logs, render_recording_values
-from .base import BlobStorage
+from ..storage.base import BlobStorage
 
 if TYPE_CHECKING:
     import requests

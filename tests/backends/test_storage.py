@@ -21,7 +21,7 @@ from prefect_storage.exceptions import (
     FlowNotFoundError,
     StorageConfigError,
 )
-from prefect_storage.serialization import ENVELOPE_MAGIC
+from prefect_storage.envelope import ENVELOPE_MAGIC
 from prefect_storage.storage import GCS, S3, Azure, Storage
 from tests.backends.conftest import Kit, settle
 from tests.contract.rigs import FLOW_NAME, FLOW_SCRIPT, RUNS, SIBLING_NAME

@@ -31,7 +31,7 @@ from prefect_storage.exceptions import (
     StorageConfigError,
 )
 from prefect_storage.results import LocalResult
-from prefect_storage.serialization import ENVELOPE_FORMAT, ENVELOPE_MAGIC, flow_to_bytes_pickle
+from prefect_storage.envelope import ENVELOPE_FORMAT, ENVELOPE_MAGIC, flow_to_bytes_pickle
 from prefect_storage.storage import Storage
 from tests.contract.rigs import FLOW_NAME, RUNS, SIBLING_NAME, FlowRun, Rig
 

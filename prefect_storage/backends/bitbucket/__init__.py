@@ -1,0 +1,7 @@
+"""Bitbucket Server and Cloud: Bitbucket storage."""
+
+from ...storage.bitbucket import Bitbucket
+
+__all__ = [
+    "Bitbucket",
+]

@@ -1,0 +1,7 @@
+"""GitHub: GitHub storage."""
+
+from ...storage.github import GitHub
+
+__all__ = [
+    "GitHub",
+]

@@ -1,0 +1,7 @@
+"""GitLab: GitLab storage."""
+
+from ...storage.gitlab import GitLab
+
+__all__ = [
+    "GitLab",
+]

@@ -1,0 +1,7 @@
+"""Flows in importable modules: Module storage."""
+
+from ...storage.module import Module
+
+__all__ = [
+    "Module",
+]

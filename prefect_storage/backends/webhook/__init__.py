@@ -1,0 +1,7 @@
+"""Any HTTP server: Webhook storage."""
+
+from ...storage.webhook import Webhook
+
+__all__ = [
+    "Webhook",
+]
