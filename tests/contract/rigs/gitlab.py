@@ -1,0 +1,12 @@
+"""GitLab over our GitLab REST double."""
+
+from __future__ import annotations
+
+from functools import partial
+
+from tests.contract.rigs import RigSpec
+from tests.contract.rigs._repos import repo_rig
+
+RIGS = [
+    RigSpec("gitlab", partial(repo_rig, kind="gitlab")),
+]
