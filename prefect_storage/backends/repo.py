@@ -2,15 +2,51 @@
 
 from __future__ import annotations
 
+import io
 from abc import abstractmethod
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, final
 
 from ..exceptions import FlowNotFoundError, StorageConfigError
+from ..retry import RetryPolicy
 from .base import BlobStorage
+from .transport import Transport
 
 if TYPE_CHECKING:
     from ..engine.flow import Flow
+
+
+class RepoTransport(Transport):
+    """Files of a repository at a commit: read-only.
+
+    ``resolve(ref)`` turns a branch, tag or SHA (``None``: the default branch) into the
+    commit SHA it points at now; ``read(path, ref)`` gives a file's bytes at a ref.
+    """
+
+    @abstractmethod
+    def _resolve(self, ref: str | None) -> str:
+        """The full commit SHA ``ref`` (or the default branch) points at."""
+
+    @abstractmethod
+    def _read(self, path: str, ref: str | None) -> bytes:
+        """The bytes of ``path`` at ``ref``; an SDK error (404) when there are none."""
+
+    def _get(self, location: str) -> bytes:
+        return self._read(location, None)
+
+    @final
+    def resolve(self, ref: str | None, *, retry: RetryPolicy) -> str:
+        return self.call(
+            lambda: self._resolve(ref), f"Resolving {ref or 'the default branch'}", retry
+        )
+
+    @final
+    def read(self, path: str, ref: str | None, *, retry: RetryPolicy) -> bytes:
+        return self.call(
+            lambda: self._read(path, ref),
+            f"Reading {self.url(path)!r} at {ref or 'the default branch'}",
+            retry,
+        )
 
 
 class RepoStorage(BlobStorage):
@@ -35,9 +71,30 @@ class RepoStorage(BlobStorage):
     def _location_for(self, flow: Flow) -> str:
         return self.path
 
+    @property
+    @abstractmethod
+    def requested_ref(self) -> str | None:
+        """The branch, tag or commit the user asked for (``None``: the default branch)."""
+
+    @property
+    def transport(self) -> RepoTransport:
+        transport = super().transport
+        assert isinstance(transport, RepoTransport)
+        return transport
+
     def _store_flows(self, names: Iterable[str] | None = None) -> None:
-        self.commit_sha = self.retry_policy.call(self._resolve_commit, f"Resolving {self}")
+        self.commit_sha = self.transport.resolve(self.requested_ref, retry=self.retry_policy)
         super()._store_flows(names)
+
+    def _fetch(self, location: str) -> bytes:
+        ref = self.commit_sha or self.requested_ref
+        self.logger.info(
+            "Downloading flow from %s storage - path: %r, ref: %r", self.name, location, ref
+        )
+        return self.transport.read(location, ref, retry=self.retry_policy)
+
+    def _open(self, location: str) -> IO[bytes]:
+        return io.BytesIO(self._fetch(location))
 
     def _load_flow(self, flow_name: str, location: str, expected_sha256: str | None) -> Flow:
         try:
@@ -49,10 +106,6 @@ class RepoStorage(BlobStorage):
                 f"{exc} The flow was registered at commit {self.commit_sha}: if that commit "
                 "was force-pushed away or the file deleted from it, re-register the flow."
             ) from exc
-
-    @abstractmethod
-    def _resolve_commit(self) -> str:
-        """The commit SHA the configured ref (or the default branch) points at now."""
 
     def _put(self, location: str, data: bytes) -> None:
         raise StorageConfigError(

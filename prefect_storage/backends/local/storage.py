@@ -94,6 +94,12 @@ class Local(BlobStorage):
             return self.path
         return self.path or os.path.join(self.directory, timestamp_key(flow.name))
 
+    @property
+    def transport(self) -> LocalFiles:
+        transport = super().transport
+        assert isinstance(transport, LocalFiles)
+        return transport
+
     def _make_transport(self) -> LocalFiles:
         return LocalFiles()
 
