@@ -32,9 +32,9 @@ __all__ = [
     "Secret",
     "delete_secret",
     "list_secret_names",
-    "redact_in_logs",
+    "redact_permanently",
     "redact_urls",
-    "redacted_in_logs",
+    "redacting",
     "render_recording_values",
     "render_templates",
     "resolve_secrets",
@@ -293,7 +293,7 @@ class _Redactor(logging.Filter):
 _PERMANENT_REDACTORS: dict[str, _Redactor] = {}
 
 
-def redact_in_logs(values: list[str], loggers: tuple[str, ...]) -> None:
+def redact_permanently(values: list[str], loggers: tuple[str, ...]) -> None:
     """From now on in this process, mask ``values`` in what ``loggers`` log."""
     for name in loggers:
         redactor = _PERMANENT_REDACTORS.get(name)
@@ -304,7 +304,7 @@ def redact_in_logs(values: list[str], loggers: tuple[str, ...]) -> None:
 
 
 @contextmanager
-def redacted_in_logs(values: list[str], loggers: tuple[str, ...] = HTTP_LOGGERS) -> Iterator[None]:
+def redacting(values: list[str], loggers: tuple[str, ...] = HTTP_LOGGERS) -> Iterator[None]:
     """Within the block, ``values`` (and credentials in URLs) are masked in what ``loggers``
     log."""
     redactor = _Redactor(values)

@@ -20,7 +20,7 @@ from ..exceptions import (
     StorageConfigError,
 )
 from ..retry import DEFAULT_RETRY_POLICY, RetryPolicy
-from ..secrets import redact_in_logs
+from ..secrets import redact_permanently
 from . import translating
 
 CREDENTIALS_SECRET = "AWS_CREDENTIALS"
@@ -89,7 +89,7 @@ def boto_client(
             "aws_session_token": credentials.get("SESSION_TOKEN"),
         }
         # botocore's DEBUG logs print request headers, session token included.
-        redact_in_logs([str(v) for v in kwargs.values() if v], BOTOCORE_LOGGERS)
+        redact_permanently([str(v) for v in kwargs.values() if v], BOTOCORE_LOGGERS)
     config = Config(
         # One attempt per call: retries come from the shared policy.
         retries={"total_max_attempts": 1, "mode": "standard"},

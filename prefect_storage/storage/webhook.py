@@ -16,7 +16,7 @@ from ..exceptions import (
     FlowNotFoundError,
     StorageConfigError,
 )
-from ..secrets import redact_urls, redacted_in_logs, render_recording_values
+from ..secrets import redact_urls, redacting, render_recording_values
 from ..storage.base import BlobStorage
 
 if TYPE_CHECKING:
@@ -142,7 +142,7 @@ class Webhook(BlobStorage):
             request["auth"] = tuple(request["auth"])  # a JSON round trip made the pair a list
         request.setdefault("timeout", self.retry_policy.attempt_timeout)
         try:
-            with redacted_in_logs(rendered):
+            with redacting(rendered):
                 response = self._http().request(method, **request)
         except requests.RequestException as exc:
             raise BackendUnavailableError(
