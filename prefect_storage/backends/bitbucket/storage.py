@@ -2,22 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
-from ..clients.bitbucket import cloud_client, server_client, translated_errors
-from ..clients.git import SHA
-from ..exceptions import FlowNotFoundError, StorageConfigError
-from ..storage.base import RepoStorage
+from ...exceptions import StorageConfigError
+from ..repo import RepoStorage
+from .transport import BitbucketCloudTransport, BitbucketServerTransport, BitbucketTransport
 
 
 class Bitbucket(RepoStorage):
     """Run the script at ``path`` in ``repo`` at the registered commit.
 
     With ``workspace`` it is Bitbucket Cloud (username and app password from the secrets
-    ``cloud_username_secret``/``cloud_app_password_secret``, else the environment variables
+    ``cloud_username_secret``/``cloud_app_password_secret``, else
     ``BITBUCKET_CLOUD_USERNAME``/``BITBUCKET_CLOUD_APP_PASSWORD``); otherwise Bitbucket
     Server at ``host`` (token from ``access_token_secret``, else ``BITBUCKET_ACCESS_TOKEN``).
+    Without a secret name, each default name is read from the run context's secrets, the
+    environment, then the secrets file.
     ``ref`` (branch, tag or SHA; default: the default branch) is resolved at build.
     """
 
@@ -33,7 +33,6 @@ class Bitbucket(RepoStorage):
         "cloud_app_password_secret",
         "commit_sha",
     )
-    _transient = (*RepoStorage._transient, "_client")
 
     def __init__(
         self,
@@ -67,61 +66,22 @@ class Bitbucket(RepoStorage):
         self.access_token_secret = access_token_secret
         self.cloud_username_secret = cloud_username_secret
         self.cloud_app_password_secret = cloud_app_password_secret
-        self._client: Any = None
         super().__init__(path=path, commit_sha=commit_sha, **kwargs)
 
     @property
-    def _full_name(self) -> str:
-        return f"{self.workspace}/{self.repo}" if self.workspace else f"{self.project}/{self.repo}"
+    def requested_ref(self) -> str | None:
+        return self.ref
 
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            if self.workspace:
-                self._client = cloud_client(
-                    self.host,
-                    self.cloud_username_secret,
-                    self.cloud_app_password_secret,
-                    self.retry_policy,
-                )
-            else:
-                assert self.host is not None  # checked in __init__
-                self._client = server_client(self.host, self.access_token_secret, self.retry_policy)
-        return self._client
-
-    def _resolve_commit(self) -> str:
-        what = f"Resolving {self.ref or 'the default branch'} of {self._full_name}"
-        if self.ref and SHA.match(self.ref):
-            return self.ref.lower()
-        with translated_errors(what, self._full_name):
-            if not self.workspace:
-                if self.ref:
-                    return str(self.client.get_commit_info(self.project, self.repo, self.ref)["id"])
-                return str(self.client.get_default_branch(self.project, self.repo)["latestCommit"])
-            base = f"repositories/{self.workspace}/{self.repo}"
-            ref = self.ref or self.client.get(base)["mainbranch"]["name"]
-            for kind in ("branches", "tags"):
-                for entry in self._paged(f"{base}/refs/{kind}"):
-                    if entry.get("name") == ref:
-                        return str(entry["target"]["hash"])
-        raise FlowNotFoundError(f"ref {ref!r} not found in {self._full_name!r}.")
-
-    def _paged(self, url: str) -> Iterator[dict[str, Any]]:
-        """Every value of a Bitbucket Cloud listing, following ``next`` links."""
-        page = self.client.get(url, params={"pagelen": 100})
-        while True:
-            yield from page.get("values", [])
-            if not page.get("next"):
-                return
-            page = self.client.get(page["next"], absolute=True)
-
-    def _get(self, location: str) -> bytes:
-        ref = self.commit_sha or self.ref or self._resolve_commit()
-        with translated_errors(f"Reading {location!r} at {ref}", self._full_name):
-            if self.workspace:
-                url = f"repositories/{self.workspace}/{self.repo}/src/{ref}/{location}"
-                self.logger.info("Downloading flow from Bitbucket cloud - %s", url)
-                content = self.client.get(url, not_json_response=True)
-            else:
-                content = self.client.get_content_of_file(self.project, self.repo, location, at=ref)
-        return content if isinstance(content, bytes) else str(content).encode()
+    def _make_transport(self) -> BitbucketTransport:
+        if self.workspace:
+            return BitbucketCloudTransport(
+                self.host,
+                self.workspace,
+                self.repo,
+                self.cloud_username_secret,
+                self.cloud_app_password_secret,
+            )
+        assert self.host is not None  # checked in __init__
+        return BitbucketServerTransport(
+            self.host, self.project, self.repo, self.access_token_secret
+        )

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import atexit
 import os
-import shutil
-import tempfile
 from typing import Any
 
-from ..clients.git import SHA, GitRunner, auth_header, check_ref, split_credentials
-from ..exceptions import FlowNotFoundError, StorageConfigError
-from ..storage.base import RepoStorage
+from ...exceptions import StorageConfigError
+from ..repo import SHA, RepoStorage, check_ref
+from .transport import GitTransport, inside_checkout
 
 PROTOCOLS = ("https", "http", "git")
 """URL schemes for ``repo``/``repo_host`` clones (``use_ssh`` makes ``git@host:repo.git``)."""
@@ -97,7 +94,6 @@ class Git(RepoStorage):
         self.use_ssh = use_ssh
         self.format_access_token = format_access_token
         self.protocol = protocol
-        self._checkout_dir: str | None = None
         super().__init__(path=flow_path, commit_sha=commit_sha, **kwargs)
         if use_ssh and git_token_secret_name:
             self.logger.warning("Git storage uses SSH, so `git_token_secret_name` is ignored.")
@@ -110,64 +106,36 @@ class Git(RepoStorage):
     def __repr__(self) -> str:
         return f"<Storage: Git {self.repo or self.git_clone_url_secret_name!r} {self.flow_path!r}>"
 
-    def _remote(self) -> GitRunner:
-        from ..secrets import Secret
-
-        if self.git_clone_url_secret_name:
-            url, userinfo = split_credentials(str(Secret(self.git_clone_url_secret_name).get()))
-            if userinfo and not url.startswith(("http://", "https://")):
-                self.logger.warning(
-                    "The clone URL in secret %r carries a password, which git cannot use over "
-                    "%s; it is ignored (SSH authenticates with keys: GIT_SSH_COMMAND).",
-                    self.git_clone_url_secret_name,
-                    url.partition(":")[0],
-                )
-                userinfo = None
-            return GitRunner(url, auth_header(userinfo) if userinfo else None)
-        if self.use_ssh:
-            return GitRunner(f"git@{self.repo_host}:{self.repo}.git")
-        url = f"{self.protocol}://{self.repo_host}/{self.repo}.git"
-        if not self.git_token_secret_name or self.protocol == "git":
-            return GitRunner(url)
-        token = str(Secret(self.git_token_secret_name).get())
-        userinfo = f"{self.git_token_username}:{token}" if self.format_access_token else token
-        return GitRunner(url, auth_header(userinfo))
-
-    def _resolve_commit(self) -> str:
-        if self.commit:
-            return self.commit
-        remote = self._remote()
+    @property
+    def requested_ref(self) -> str | None:
         if self.branch_name:
-            wanted = [f"refs/heads/{self.branch_name}"]
-        elif self.tag:
-            # An annotated tag is listed twice; the peeled ``^{}`` line is its commit.
-            wanted = [f"refs/tags/{self.tag}^{{}}", f"refs/tags/{self.tag}"]
-        else:
-            wanted = ["HEAD"]
-        found = remote.ls_remote(*wanted)
-        for name in wanted:
-            if name in found:
-                return found[name]
-        what = f"branch {self.branch_name!r}" if self.branch_name else f"tag {self.tag!r}"
-        raise FlowNotFoundError(f"{what} not found in {remote.display_url}.")
+            return f"refs/heads/{self.branch_name}"
+        if self.tag:
+            return f"refs/tags/{self.tag}"
+        return self.commit
 
-    def _get(self, location: str) -> bytes:
-        sha = self.commit_sha or self._resolve_commit()
-        directory = tempfile.mkdtemp(prefix="prefect-storage-git-")
-        atexit.register(shutil.rmtree, directory, ignore_errors=True)
-        self._remote().checkout(sha, directory, self.clone_depth)
-        self._checkout_dir = directory
-        path = _inside_checkout(directory, location)
-        try:
-            with open(path, "rb") as file:
-                return file.read()
-        except FileNotFoundError:
-            raise FlowNotFoundError(
-                f"{location!r} is not in commit {sha} of the repository; check `flow_path`."
-            ) from None
+    @property
+    def transport(self) -> GitTransport:
+        transport = super().transport
+        assert isinstance(transport, GitTransport)
+        return transport
+
+    def _make_transport(self) -> GitTransport:
+        return GitTransport(
+            repo=self.repo,
+            repo_host=self.repo_host,
+            protocol=self.protocol,
+            use_ssh=self.use_ssh,
+            token_secret=self.git_token_secret_name,
+            token_username=self.git_token_username,
+            format_access_token=self.format_access_token,
+            clone_url_secret=self.git_clone_url_secret_name,
+            clone_depth=self.clone_depth,
+        )
 
     def _script_file(self, location: str) -> str | None:
-        return _inside_checkout(self._checkout_dir, location) if self._checkout_dir else None
+        directory = self.transport.checkout_dir
+        return inside_checkout(directory, location) if directory else None
 
 
 def _check_flow_path(flow_path: str) -> str:
@@ -181,16 +149,3 @@ def _check_flow_path(flow_path: str) -> str:
             "path relative to the repository root (e.g. 'flows/etl.py')."
         )
     return flow_path
-
-
-def _inside_checkout(directory: str, location: str) -> str:
-    """The checked-out file for ``location``, refused when it (or a symlink on the way)
-    resolves outside the checkout."""
-    path = os.path.join(directory, location)
-    root = os.path.realpath(directory)
-    if os.path.commonpath([root, os.path.realpath(path)]) != root:
-        raise StorageConfigError(
-            f"`flow_path` {location!r} resolves outside the repository checkout (through "
-            "'..' or a symlink); point it at a regular file inside the repository."
-        )
-    return path

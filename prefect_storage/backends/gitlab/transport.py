@@ -1,20 +1,13 @@
-"""GitLab: python-gitlab clients with Prefect 1's token look-up, and its errors translated."""
+"""A GitLab project read through the REST API (python-gitlab): the transport of ``GitLab``."""
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager
+import base64
 from typing import Any
 
-from .._deps import import_optional
-from ..exceptions import (
-    BackendAuthError,
-    BackendError,
-    BackendUnavailableError,
-    FlowNotFoundError,
-    FlowStorageError,
-)
-from ..retry import DEFAULT_RETRY_POLICY, RetryPolicy
-from . import lookup_token, translating
+from ..._deps import import_optional
+from ..credentials import find_text_credential
+from ..repo import APIRepoTransport
 
 TOKEN_NAME = "GITLAB_ACCESS_TOKEN"
 """Default secret / environment variable holding the GitLab token."""
@@ -22,44 +15,50 @@ TOKEN_NAME = "GITLAB_ACCESS_TOKEN"
 DEFAULT_HOST = "https://gitlab.com"
 
 
-def gitlab_client(
-    secret_name: str | None, host: str | None, policy: RetryPolicy = DEFAULT_RETRY_POLICY
-) -> Any:
-    gitlab = import_optional("gitlab", "gitlab")
-    return gitlab.Gitlab(
-        host or DEFAULT_HOST,
-        private_token=lookup_token(secret_name, TOKEN_NAME),
-        timeout=policy.attempt_timeout,
-        retry_transient_errors=False,  # retries come from the shared policy
-    )
+class GitLabTransport(APIRepoTransport):
+    """Project ``repo`` (``"group/name"`` or an id) on ``host``, with the token of secret
+    ``access_token_secret`` (else ``GITLAB_ACCESS_TOKEN``; else anonymous)."""
 
+    service = "GitLab"
+    auth_hint = f"check the access token secret (or {TOKEN_NAME})"
+    not_found_hint = "Ensure the project, ref and file exist."
 
-def translate(exc: Exception, what: str, repo: str | None = None) -> FlowStorageError:
-    import requests
-    from gitlab import exceptions as gl
+    def __init__(self, repo: str, access_token_secret: str | None, host: str | None) -> None:
+        super().__init__()
+        self.repo = repo
+        self.access_token_secret = access_token_secret
+        self.host = host
 
-    if isinstance(exc, gl.GitlabAuthenticationError) or getattr(exc, "response_code", 0) in (
-        401,
-        403,
-    ):
-        return BackendAuthError(
-            f"{what}: unable to authenticate with GitLab; check the access token secret (or "
-            f"{TOKEN_NAME})."
+    @property
+    def repository(self) -> str:
+        return f"project {self.repo!r}"
+
+    def _make_client(self) -> Any:
+        gitlab = import_optional("gitlab", "gitlab")
+        return gitlab.Gitlab(
+            self.host or DEFAULT_HOST,
+            private_token=find_text_credential(self.access_token_secret, TOKEN_NAME),
+            timeout=self.attempt_timeout,
+            retry_transient_errors=False,  # retries come from the caller's policy
         )
-    if isinstance(exc, gl.GitlabError):
-        code = exc.response_code or 0
-        if code == 404:
-            return FlowNotFoundError(
-                f"{what}: not found in {repo!r}; ensure the project, ref and file exist."
-            )
-        if code == 429 or code >= 500:
-            return BackendUnavailableError(f"{what}: GitLab failed ({code}).")
-        return BackendError(f"{what}: GitLab answered {code or type(exc).__name__}.")
-    if isinstance(exc, (requests.ConnectionError, requests.Timeout)):
-        return BackendUnavailableError(f"{what}: cannot reach GitLab ({type(exc).__name__}).")
-    raise exc
 
+    def _status(self, exc: Exception) -> tuple[int, str] | None:
+        errors = import_optional("gitlab", "gitlab").exceptions
+        if isinstance(exc, errors.GitlabAuthenticationError):
+            return exc.response_code or 401, ""
+        if isinstance(exc, errors.GitlabError):
+            code = exc.response_code or 0  # 0: no reply status (a parsing error, ...)
+            return code, "" if code else type(exc).__name__
+        return None
 
-def translated_errors(what: str, repo: str | None = None) -> AbstractContextManager[None]:
-    """Within the block, python-gitlab errors become ours (see :func:`translate`)."""
-    return translating(translate, what, repo)
+    def _project(self, lazy: bool) -> Any:
+        return self.client.projects.get(self.repo, lazy=lazy)
+
+    def _resolve(self, ref: str | None) -> str:
+        project = self._project(lazy=ref is not None)
+        return str(project.commits.get(ref or project.default_branch).id)
+
+    def _read(self, path: str, ref: str | None) -> bytes:
+        project = self._project(lazy=ref is not None)
+        file = project.files.get(file_path=path, ref=ref or project.default_branch)
+        return base64.b64decode(file.content)
