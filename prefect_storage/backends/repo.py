@@ -12,7 +12,8 @@ import re
 import sys
 from abc import abstractmethod
 from collections.abc import Iterable
-from typing import IO, TYPE_CHECKING, Any, final
+from dataclasses import dataclass
+from typing import IO, TYPE_CHECKING, Any, ClassVar, final
 
 from ..exceptions import FlowNotFoundError, StorageConfigError
 from ..retry import RetryPolicy
@@ -39,7 +40,11 @@ class RepoTransport(Transport):
     ``resolve(ref)`` turns a branch, tag or SHA (``None``: the default branch) into the
     commit SHA it points at now; ``read(path, ref)`` gives a file's bytes at a ref. Both
     name :attr:`repository` in their messages, so a 404 says which repository it was.
+    Backends declare their settings as dataclass fields (``@dataclass(eq=False)``).
     """
+
+    def __post_init__(self) -> None:
+        super().__init__()  # the generated __init__ of a dataclass does not call it
 
     @property
     def repository(self) -> str:
@@ -77,9 +82,24 @@ class RepoTransport(Transport):
         )
 
 
+@dataclass(eq=False)
 class APIRepoTransport(RepoTransport):
-    """A repository read through a REST client built on ``requests`` (GitHub, GitLab,
+    """Repository ``repo`` read through a REST client built on ``requests`` (GitHub, GitLab,
     Bitbucket): a connection error or a timeout means the service was not reached."""
+
+    repo: str
+
+    noun: ClassVar[str] = "repository"
+    """What the service calls a repository (GitLab: ``project``)."""
+
+    @property
+    def full_name(self) -> str:
+        """The repository's name on the service (``acme/flows``)."""
+        return self.repo
+
+    @property
+    def repository(self) -> str:
+        return f"{self.noun} {self.full_name!r}"
 
     def _unreachable(self, exc: Exception) -> bool:
         requests = sys.modules.get("requests")  # never imported: not one of its errors

@@ -75,13 +75,15 @@ class Bitbucket(RepoStorage):
     def _make_transport(self) -> BitbucketTransport:
         if self.workspace:
             return BitbucketCloudTransport(
-                self.host,
-                self.workspace,
-                self.repo,
-                self.cloud_username_secret,
-                self.cloud_app_password_secret,
+                repo=self.repo,
+                owner=self.workspace,
+                host=self.host,
+                username_secret=self.cloud_username_secret,
+                app_password_secret=self.cloud_app_password_secret,
             )
-        assert self.host is not None  # checked in __init__
         return BitbucketServerTransport(
-            self.host, self.project, self.repo, self.access_token_secret
+            repo=self.repo,
+            owner=self.project,
+            host=self.host,
+            access_token_secret=self.access_token_secret,
         )

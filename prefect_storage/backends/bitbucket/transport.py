@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 from abc import abstractmethod
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from ..._deps import import_optional
@@ -24,24 +25,18 @@ CLOUD_APP_PASSWORD_NAME = "BITBUCKET_CLOUD_APP_PASSWORD"
 DEFAULT_CLOUD_URL = "https://api.bitbucket.org/"
 
 
+@dataclass(eq=False)
 class BitbucketTransport(APIRepoTransport):
     """Repository ``repo`` of ``owner`` (a Server project key or a Cloud workspace)."""
 
     not_found_hint = "Check that host, project, repository, ref and path are correct."
 
-    def __init__(self, host: str | None, owner: str, repo: str) -> None:
-        super().__init__()
-        self.host = host
-        self.owner = owner
-        self.repo = repo
+    owner: str
+    host: str | None = None
 
     @property
     def full_name(self) -> str:
         return f"{self.owner}/{self.repo}"
-
-    @property
-    def repository(self) -> str:
-        return f"repository {self.full_name!r}"
 
     def _status(self, exc: Exception) -> tuple[int, str] | None:
         requests = sys.modules.get("requests")  # never imported: not one of its errors
@@ -67,6 +62,7 @@ class BitbucketTransport(APIRepoTransport):
         """The content of ``path`` at ``ref`` (bytes or text)."""
 
 
+@dataclass(eq=False)
 class BitbucketServerTransport(BitbucketTransport):
     """Bitbucket Server at ``host``, with the token of secret ``access_token_secret`` (else
     ``BITBUCKET_ACCESS_TOKEN``; else anonymous)."""
@@ -74,9 +70,7 @@ class BitbucketServerTransport(BitbucketTransport):
     service = "Bitbucket Server"
     auth_hint = f"check the access token secret (or {TOKEN_NAME})"
 
-    def __init__(self, host: str, project: str, repo: str, access_token_secret: str | None):
-        super().__init__(host, project, repo)
-        self.access_token_secret = access_token_secret
+    access_token_secret: str | None = None
 
     def _make_client(self) -> Any:
         atlassian = import_optional("atlassian", "bitbucket")
@@ -92,8 +86,9 @@ class BitbucketServerTransport(BitbucketTransport):
         return self.client.get_content_of_file(self.owner, self.repo, path, at=ref)
 
 
+@dataclass(eq=False)
 class BitbucketCloudTransport(BitbucketTransport):
-    """Bitbucket Cloud (``host`` default: api.bitbucket.org) in ``workspace``, with the user
+    """Bitbucket Cloud (``host`` default: api.bitbucket.org), workspace ``owner``, with the user
     name and app password of the secrets ``username_secret`` and ``app_password_secret``
     (else ``BITBUCKET_CLOUD_USERNAME`` and ``BITBUCKET_CLOUD_APP_PASSWORD``)."""
 
@@ -103,17 +98,8 @@ class BitbucketCloudTransport(BitbucketTransport):
         f"{CLOUD_APP_PASSWORD_NAME})"
     )
 
-    def __init__(
-        self,
-        host: str | None,
-        workspace: str,
-        repo: str,
-        username_secret: str | None,
-        app_password_secret: str | None,
-    ) -> None:
-        super().__init__(host, workspace, repo)
-        self.username_secret = username_secret
-        self.app_password_secret = app_password_secret
+    username_secret: str | None = None
+    app_password_secret: str | None = None
 
     def _make_client(self) -> Any:
         import_optional("atlassian", "bitbucket")

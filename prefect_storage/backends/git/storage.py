@@ -114,12 +114,6 @@ class Git(RepoStorage):
             return f"refs/tags/{self.tag}"
         return self.commit
 
-    @property
-    def transport(self) -> GitTransport:
-        transport = super().transport
-        assert isinstance(transport, GitTransport)
-        return transport
-
     def _make_transport(self) -> GitTransport:
         return GitTransport(
             repo=self.repo,
@@ -134,8 +128,10 @@ class Git(RepoStorage):
         )
 
     def _script_file(self, location: str) -> str | None:
-        directory = self.transport.checkout_dir
-        return inside_checkout(directory, location) if directory else None
+        transport = self.transport
+        if isinstance(transport, GitTransport) and transport.checkout_dir:
+            return inside_checkout(transport.checkout_dir, location)
+        return None
 
 
 def _check_flow_path(flow_path: str) -> str:

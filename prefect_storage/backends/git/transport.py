@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+from dataclasses import dataclass, field
 
 from ...exceptions import BackendError, FlowNotFoundError, FlowStorageError, StorageConfigError
 from ..credentials import find_text_credential
@@ -22,6 +23,7 @@ from .runner import GitError, GitRunner, auth_header, split_credentials
 logger = logging.getLogger("prefect_storage.storage.Git")
 
 
+@dataclass(eq=False)
 class GitTransport(RepoTransport):
     """One git remote: ``repo`` on ``repo_host`` over ``protocol`` (or SSH), or the URL in
     the secret ``clone_url_secret``. Refs are full names (``refs/heads/main``,
@@ -32,37 +34,17 @@ class GitTransport(RepoTransport):
     not_found_hint = "Check `repo` and `repo_host` (or the clone URL secret)."
     reach_hint = "check the host, the port and the protocol, and that the server is up"
 
-    def __init__(
-        self,
-        *,
-        repo: str | None,
-        repo_host: str,
-        protocol: str,
-        use_ssh: bool,
-        token_secret: str | None,
-        token_username: str | None,
-        format_access_token: bool,
-        clone_url_secret: str | None,
-        clone_depth: int | None,
-    ) -> None:
-        super().__init__()
-        self.repo = repo
-        self.repo_host = repo_host
-        self.protocol = protocol
-        self.use_ssh = use_ssh
-        self.token_secret = token_secret
-        self.token_username = token_username
-        self.format_access_token = format_access_token
-        self.clone_url_secret = clone_url_secret
-        self.clone_depth = clone_depth
-        self.checkout_dir: str | None = None
-        """The last checkout :meth:`read` made (the flow's ``__file__`` is in it)."""
-
-    @property
-    def client(self) -> GitRunner:
-        runner = super().client
-        assert isinstance(runner, GitRunner)
-        return runner
+    repo: str | None
+    repo_host: str
+    protocol: str
+    use_ssh: bool = False
+    token_secret: str | None = None
+    token_username: str | None = None
+    format_access_token: bool = True
+    clone_url_secret: str | None = None
+    clone_depth: int | None = 1
+    checkout_dir: str | None = field(default=None, init=False)
+    """The last checkout :meth:`read` made (the flow's ``__file__`` is in it)."""
 
     def _make_client(self) -> GitRunner:
         if self.clone_url_secret:

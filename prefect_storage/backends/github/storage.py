@@ -42,4 +42,4 @@ class GitHub(RepoStorage):
         return self.ref
 
     def _make_transport(self) -> GitHubTransport:
-        return GitHubTransport(self.repo, self.access_token_secret, self.base_url)
+        return GitHubTransport(self.repo, self.access_token_secret, base_url=self.base_url)

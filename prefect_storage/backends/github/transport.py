@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from dataclasses import dataclass
 from typing import Any
 
 from ..._deps import import_optional
@@ -16,6 +17,7 @@ TOKEN_NAME = "GITHUB_ACCESS_TOKEN"
 DEFAULT_BASE_URL = "https://api.github.com"
 
 
+@dataclass(eq=False)
 class GitHubTransport(APIRepoTransport):
     """Repository ``repo`` (``"owner/name"``) at ``base_url`` (GitHub Enterprise), with
     the token of secret ``access_token_secret`` (else ``GITHUB_ACCESS_TOKEN``; else
@@ -28,15 +30,8 @@ class GitHubTransport(APIRepoTransport):
         "repository."
     )
 
-    def __init__(self, repo: str, access_token_secret: str | None, base_url: str | None) -> None:
-        super().__init__()
-        self.repo = repo
-        self.access_token_secret = access_token_secret
-        self.base_url = base_url
-
-    @property
-    def repository(self) -> str:
-        return f"repository {self.repo!r}"
+    access_token_secret: str | None = None
+    base_url: str | None = None
 
     def _make_client(self) -> Any:
         github = import_optional("github", "github")

@@ -39,4 +39,4 @@ class GitLab(RepoStorage):
         return self.ref
 
     def _make_transport(self) -> GitLabTransport:
-        return GitLabTransport(self.repo, self.access_token_secret, self.host)
+        return GitLabTransport(self.repo, self.access_token_secret, host=self.host)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from dataclasses import dataclass
 from typing import Any
 
 from ..._deps import import_optional
@@ -15,6 +16,7 @@ TOKEN_NAME = "GITLAB_ACCESS_TOKEN"
 DEFAULT_HOST = "https://gitlab.com"
 
 
+@dataclass(eq=False)
 class GitLabTransport(APIRepoTransport):
     """Project ``repo`` (``"group/name"`` or an id) on ``host``, with the token of secret
     ``access_token_secret`` (else ``GITLAB_ACCESS_TOKEN``; else anonymous)."""
@@ -22,16 +24,10 @@ class GitLabTransport(APIRepoTransport):
     service = "GitLab"
     auth_hint = f"check the access token secret (or {TOKEN_NAME})"
     not_found_hint = "Ensure the project, ref and file exist."
+    noun = "project"
 
-    def __init__(self, repo: str, access_token_secret: str | None, host: str | None) -> None:
-        super().__init__()
-        self.repo = repo
-        self.access_token_secret = access_token_secret
-        self.host = host
-
-    @property
-    def repository(self) -> str:
-        return f"project {self.repo!r}"
+    access_token_secret: str | None = None
+    host: str | None = None
 
     def _make_client(self) -> Any:
         gitlab = import_optional("gitlab", "gitlab")
