@@ -40,7 +40,8 @@ class RepoTransport(Transport):
     ``resolve(ref)`` turns a branch, tag or SHA (``None``: the default branch) into the
     commit SHA it points at now; ``read(path, ref)`` gives a file's bytes at a ref. Both
     name :attr:`repository` in their messages, so a 404 says which repository it was.
-    Backends declare their settings as dataclass fields (``@dataclass(eq=False)``).
+    A backend may declare its settings as dataclass fields (``@dataclass(eq=False)``):
+    ``__post_init__`` then runs the base initialiser.
     """
 
     def __post_init__(self) -> None:
