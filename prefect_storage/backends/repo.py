@@ -1,11 +1,19 @@
-"""Flows as scripts in a source repository, pinned to a commit."""
+"""Flows as scripts in a source repository, pinned to a commit.
+
+Shared by every repository backend (Git, GitHub, GitLab, Bitbucket, CodeCommit): the
+transport contract (resolve a ref to a commit, read a file at a ref), the storage that pins
+the commit at build, and the ref checks they all need.
+"""
 
 from __future__ import annotations
 
 import io
+import re
+import sys
 from abc import abstractmethod
 from collections.abc import Iterable
-from typing import IO, TYPE_CHECKING, Any, final
+from dataclasses import dataclass
+from typing import IO, TYPE_CHECKING, Any, ClassVar, final
 
 from ..exceptions import FlowNotFoundError, StorageConfigError
 from ..retry import RetryPolicy
@@ -15,13 +23,35 @@ from .transport import Transport
 if TYPE_CHECKING:
     from ..engine.flow import Flow
 
+SHA = re.compile(r"^[0-9a-fA-F]{40}$")
+"""A full commit SHA: what ``build()`` pins, and a ref that needs no resolving."""
+
+
+def check_ref(value: str, argument: str) -> str:
+    """Refuse refs that git could read as an option or that are not ref names."""
+    if not value or value.startswith("-") or any(c in value for c in " ~^:?*[\\\0\n"):
+        raise StorageConfigError(f"`{argument}` {value!r} is not a valid git ref name.")
+    return value
+
 
 class RepoTransport(Transport):
     """Files of a repository at a commit: read-only.
 
     ``resolve(ref)`` turns a branch, tag or SHA (``None``: the default branch) into the
-    commit SHA it points at now; ``read(path, ref)`` gives a file's bytes at a ref.
+    commit SHA it points at now; ``read(path, ref)`` gives a file's bytes at a ref. Both
+    name :attr:`repository` in their messages, so a 404 says which repository it was.
+    A backend may declare its settings as dataclass fields (``@dataclass(eq=False)``):
+    ``__post_init__`` then runs the base initialiser.
     """
+
+    def __post_init__(self) -> None:
+        super().__init__()  # the generated __init__ of a dataclass does not call it
+
+    @property
+    def repository(self) -> str:
+        """The repository as users know it in messages (``repository 'acme/flows'``, a URL);
+        empty: messages name none."""
+        return ""
 
     @abstractmethod
     def _resolve(self, ref: str | None) -> str:
@@ -36,16 +66,46 @@ class RepoTransport(Transport):
 
     @final
     def resolve(self, ref: str | None, *, retry: RetryPolicy) -> str:
+        """The commit SHA ``ref`` points at now (``None``: the default branch)."""
+        of = f" of {self.repository}" if self.repository else ""
         return self.call(
-            lambda: self._resolve(ref), f"Resolving {ref or 'the default branch'}", retry
+            lambda: self._resolve(ref), f"Resolving {ref or 'the default branch'}{of}", retry
         )
 
     @final
     def read(self, path: str, ref: str | None, *, retry: RetryPolicy) -> bytes:
+        """The bytes of ``path`` at ``ref``; :class:`FlowNotFoundError` when there are none."""
+        where = f" in {self.repository}" if self.repository else ""
         return self.call(
             lambda: self._read(path, ref),
-            f"Reading {self.url(path)!r} at {ref or 'the default branch'}",
+            f"Reading {self.url(path)!r} at {ref or 'the default branch'}{where}",
             retry,
+        )
+
+
+@dataclass(eq=False)
+class APIRepoTransport(RepoTransport):
+    """Repository ``repo`` read through a REST client built on ``requests`` (GitHub, GitLab,
+    Bitbucket): a connection error or a timeout means the service was not reached."""
+
+    repo: str
+
+    noun: ClassVar[str] = "repository"
+    """What the service calls a repository (GitLab: ``project``)."""
+
+    @property
+    def full_name(self) -> str:
+        """The repository's name on the service (``acme/flows``)."""
+        return self.repo
+
+    @property
+    def repository(self) -> str:
+        return f"{self.noun} {self.full_name!r}"
+
+    def _unreachable(self, exc: Exception) -> bool:
+        requests = sys.modules.get("requests")  # never imported: not one of its errors
+        return requests is not None and isinstance(
+            exc, (requests.ConnectionError, requests.Timeout)
         )
 
 

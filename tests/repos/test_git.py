@@ -405,7 +405,7 @@ def test_repository_not_found_on_every_transport(
         error = _build_error(storage, flow)
         assert isinstance(error, FlowNotFoundError), repr(error)
         if "no-such-repo" not in str(error):  # the message must say which repository
-            unclear[storage._remote().url] = str(error)
+            unclear[storage.transport.repository] = str(error)
     assert unclear == {}
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from prefect_storage.clients.git import GitRunner
+from prefect_storage.backends.git.runner import GitRunner
 from prefect_storage.exceptions import FlowNotFoundError
 from tests.servers.git import GitDaemon, GitHTTPServer, GitRepoFactory
 

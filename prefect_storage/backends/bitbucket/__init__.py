@@ -1,7 +1,11 @@
-"""Bitbucket Server and Cloud: Bitbucket storage."""
+"""Bitbucket Server and Cloud: Bitbucket storage over one transport per flavour."""
 
-from ...storage.bitbucket import Bitbucket
+from .storage import Bitbucket
+from .transport import BitbucketCloudTransport, BitbucketServerTransport, BitbucketTransport
 
 __all__ = [
     "Bitbucket",
+    "BitbucketCloudTransport",
+    "BitbucketServerTransport",
+    "BitbucketTransport",
 ]

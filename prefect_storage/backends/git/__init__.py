@@ -1,7 +1,6 @@
-"""Any git server: Git storage."""
+"""Any git server: Git storage over one ``GitTransport`` (the system ``git``)."""
 
-from ...storage.git import Git
+from .storage import Git
+from .transport import GitTransport
 
-__all__ = [
-    "Git",
-]
+__all__ = ["Git", "GitTransport"]

@@ -1,7 +1,6 @@
-"""GitHub: GitHub storage."""
+"""GitHub: GitHub storage over one ``GitHubTransport`` (PyGithub)."""
 
-from ...storage.github import GitHub
+from .storage import GitHub
+from .transport import GitHubTransport
 
-__all__ = [
-    "GitHub",
-]
+__all__ = ["GitHub", "GitHubTransport"]

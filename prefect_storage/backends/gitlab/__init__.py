@@ -1,7 +1,6 @@
-"""GitLab: GitLab storage."""
+"""GitLab: GitLab storage over one ``GitLabTransport`` (python-gitlab)."""
 
-from ...storage.gitlab import GitLab
+from .storage import GitLab
+from .transport import GitLabTransport
 
-__all__ = [
-    "GitLab",
-]
+__all__ = ["GitLab", "GitLabTransport"]

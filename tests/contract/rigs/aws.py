@@ -79,7 +79,31 @@ def s3_rig(ctx: RigContext, *, script_mode: bool) -> Rig:
 
 
 def codecommit_rig(ctx: RigContext) -> Rig:
-    return repo_rig(ctx, kind="codecommit")
+    """The script repository served by our CodeCommit server; boto3's own credential chain
+    (the AWS environment variables), broken by a wrong access key id."""
+    import os
+
+    from prefect_storage.storage import CodeCommit
+    from tests.contract.rigs._repos import REPO_NAME, REPO_SCRIPT_PATH, Credentials, script_repo
+
+    repo = script_repo(ctx)
+    server = ctx.fixture("codecommit_server")
+    server.add_repo(REPO_NAME, repo.bare)
+    options = {"endpoint_url": server.endpoint_url, "region_name": "us-east-1"}
+    make = partial(CodeCommit, REPO_NAME, REPO_SCRIPT_PATH, client_options=options)
+
+    def break_credentials(storage: Storage) -> Storage:
+        ctx.monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIANOTTHEACCESSKEY0")
+        return rebuilt(make, storage)
+
+    return repo_rig(
+        ctx,
+        repo,
+        make=make,
+        required_fields={"repo", "path"},
+        credentials=Credentials(sensitive=(os.environ["AWS_SECRET_ACCESS_KEY"],)),
+        break_credentials=break_credentials,
+    )
 
 
 RIGS = [

@@ -4,9 +4,31 @@ from __future__ import annotations
 
 from functools import partial
 
-from tests.contract.rigs import RigSpec
-from tests.contract.rigs._repos import repo_rig
+from prefect_storage.storage import GitHub
+from tests.contract.rigs import Rig, RigContext, RigSpec
+from tests.contract.rigs._repos import (
+    REPO_NAME,
+    REPO_OWNER,
+    REPO_SCRIPT_PATH,
+    api_repo,
+    repo_rig,
+    token_secret,
+)
+
+
+def github_rig(ctx: RigContext) -> Rig:
+    repo, api = api_repo(ctx)
+    return repo_rig(
+        ctx,
+        repo,
+        make=partial(
+            GitHub, f"{REPO_OWNER}/{REPO_NAME}", REPO_SCRIPT_PATH, base_url=api.github_url
+        ),
+        required_fields={"repo", "path"},
+        credentials=token_secret("access_token_secret", api.token),
+    )
+
 
 RIGS = [
-    RigSpec("github", partial(repo_rig, kind="github")),
+    RigSpec("github", github_rig),
 ]

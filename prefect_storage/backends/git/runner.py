@@ -12,17 +12,13 @@ import shutil
 import subprocess
 from urllib.parse import urlsplit, urlunsplit
 
-from ..exceptions import (
-    BackendAuthError,
-    BackendError,
-    BackendUnavailableError,
-    FlowNotFoundError,
-    StorageConfigError,
-)
-from ..secrets import redact_urls
+from ...exceptions import BackendError, FlowNotFoundError
+from ...secrets import redact_urls
 
-SHA = re.compile(r"^[0-9a-fA-F]{40}$")
+GIT_TIMEOUT = 300
+"""Seconds one git command may take (a clone of a large repository is one command)."""
 
+_HTTP_STATUS = re.compile(r"The requested URL returned error: (\d{3})")
 _AUTH_FAILED = re.compile(
     r"Authentication failed|could not read Username|HTTP Basic: Access denied|"
     # \b: an HTTP status, not three digits of a SHA that git quotes ("not our ref ...").
@@ -39,6 +35,33 @@ _MISSING_REPO = re.compile(r"not found|does not appear to be a git repository|No
 
 REMOTE = "prefect-storage"
 """The remote name git is given; its URL travels in the environment, never in argv."""
+
+
+class GitError(Exception):
+    """git failed: what it said (URLs redacted), and which kind of failure that is.
+
+    ``kind`` is ``tls``, ``auth``, ``missing`` (no such repository or commit),
+    ``unreachable`` or ``other``; ``status`` is the HTTP status git quoted, if any.
+    """
+
+    def __init__(self, stderr: str) -> None:
+        stderr = redact_urls(stderr)
+        lines = stderr.strip().splitlines()
+        fatal = [line for line in lines if line.startswith(("fatal:", "error:"))]
+        self.detail = " ".join(fatal or lines[-2:])[:300]
+        quoted = _HTTP_STATUS.search(stderr)
+        self.status = int(quoted.group(1)) if quoted else None
+        if "certificate" in stderr.lower() or "SSL" in stderr:
+            self.kind = "tls"
+        elif _AUTH_FAILED.search(stderr):
+            self.kind = "auth"
+        elif _UNREACHABLE.search(stderr) and not _MISSING_REPO.search(stderr):
+            self.kind = "unreachable"
+        elif _MISSING_REPO.search(stderr) or "not our ref" in stderr:
+            self.kind = "missing"
+        else:
+            self.kind = "other"
+        super().__init__(self.detail)
 
 
 def split_credentials(url: str) -> tuple[str, str | None]:
@@ -68,15 +91,11 @@ def auth_header(userinfo: str) -> str:
     return "Authorization: Basic " + base64.b64encode(userinfo.encode()).decode()
 
 
-def check_ref(value: str, argument: str) -> str:
-    """Refuse refs that git could read as an option or that are not ref names."""
-    if not value or value.startswith("-") or any(c in value for c in " ~^:?*[\\\0\n"):
-        raise StorageConfigError(f"`{argument}` {value!r} is not a valid git ref name.")
-    return value
-
-
 class GitRunner:
-    """Runs git against one remote, with an optional HTTP auth header."""
+    """Runs git against one remote, with an optional HTTP auth header.
+
+    A failing command raises :class:`GitError`; the transport words it.
+    """
 
     def __init__(self, url: str, header: str | None = None) -> None:
         if shutil.which("git") is None:
@@ -100,51 +119,25 @@ class GitRunner:
         env["GIT_CONFIG_COUNT"] = str(count)
         self.env = env
 
-    def run(self, *args: str, cwd: str | None = None, what: str) -> str:
-        try:
-            done = subprocess.run(
-                ["git", *args],
-                cwd=cwd,
-                stdin=subprocess.DEVNULL,
-                env=self.env,
-                capture_output=True,
-                text=True,
-                timeout=300,
-                check=False,
-            )
-        except subprocess.TimeoutExpired:
-            raise BackendUnavailableError(
-                f"{what}: git timed out talking to {self.display_url}"
-            ) from None
+    def run(self, *args: str, cwd: str | None = None) -> str:
+        """git's output; :class:`GitError` when it fails (``TimeoutExpired`` when it hangs)."""
+        done = subprocess.run(
+            ["git", *args],
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=GIT_TIMEOUT,
+            check=False,
+        )
         if done.returncode != 0:
-            raise self._error(done.stderr, what)
+            raise GitError(done.stderr)
         return done.stdout
-
-    def _error(self, stderr: str, what: str) -> Exception:
-        lines = stderr.strip().splitlines()
-        fatal = [line for line in lines if line.startswith(("fatal:", "error:"))]
-        detail = redact_urls(" ".join(fatal or lines[-2:]))[:300]
-        stderr = redact_urls(stderr)
-        what = f"{what} {self.display_url}"
-        if "certificate" in stderr.lower() or "SSL" in stderr:
-            return BackendError(
-                f"{what}: the server's TLS certificate was not accepted ({detail}); set "
-                "GIT_SSL_CAINFO to its CA bundle."
-            )
-        if _AUTH_FAILED.search(stderr):
-            return BackendAuthError(
-                f"{what}: the git server refused the credentials; check the token secret or "
-                f"SSH key ({detail})"
-            )
-        if _UNREACHABLE.search(stderr) and not _MISSING_REPO.search(stderr):
-            return BackendUnavailableError(f"{what}: cannot reach the server ({detail})")
-        if _MISSING_REPO.search(stderr) or "not our ref" in stderr:
-            return FlowNotFoundError(f"{what}: {detail}")
-        return BackendError(f"{what}: git failed ({detail})")
 
     def ls_remote(self, *refs: str) -> dict[str, str]:
         """ref name -> SHA for ``refs`` (peeled tags appear as ``name^{}``)."""
-        out = self.run("ls-remote", "--end-of-options", REMOTE, *refs, what="Listing refs")
+        out = self.run("ls-remote", "--end-of-options", REMOTE, *refs)
         found = {}
         for line in out.splitlines():
             sha, _, name = line.partition("\t")
@@ -153,13 +146,15 @@ class GitRunner:
 
     def checkout(self, sha: str, directory: str, depth: int | None) -> None:
         """Fetch exactly commit ``sha`` into a fresh repository at ``directory``."""
-        self.run("init", "-q", directory, what="Creating a checkout")
+        self.run("init", "-q", directory)
         fetch = ["fetch", "-q", "--no-tags"]
         if depth:
             fetch.append(f"--depth={int(depth)}")
         try:
-            self.run(*fetch, "--end-of-options", REMOTE, sha, cwd=directory, what="Fetching")
-        except FlowNotFoundError:
+            self.run(*fetch, "--end-of-options", REMOTE, sha, cwd=directory)
+        except GitError as exc:
+            if exc.kind != "missing":
+                raise
             raise FlowNotFoundError(
                 f"Commit {sha} is not in {self.display_url} any more (force-pushed away or "
                 "deleted); re-register the flow from a commit that exists."
@@ -167,4 +162,4 @@ class GitRunner:
         # FETCH_HEAD names the URL; git drops its userinfo but keeps a query token.
         with contextlib.suppress(FileNotFoundError):
             os.unlink(os.path.join(directory, ".git", "FETCH_HEAD"))
-        self.run("checkout", "-q", "--detach", sha, cwd=directory, what="Checking out")
+        self.run("checkout", "-q", "--detach", sha, cwd=directory)
