@@ -7,12 +7,12 @@ import os
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from ..envelope import sha256_hex
-from ..exceptions import CorruptFlowError
-from ..storage.base import Storage
+from ...envelope import sha256_hex
+from ...exceptions import CorruptFlowError
+from ..base import Storage
 
 if TYPE_CHECKING:
-    from ..engine.flow import Flow
+    from ...engine.flow import Flow
 
 
 class Module(Storage):
@@ -39,7 +39,7 @@ class Module(Storage):
             self.digests[name] = digest
 
     def _load_flow(self, flow_name: str, location: str, expected_sha256: str | None) -> Flow:
-        from ..loading import extract_flow_from_module
+        from ...loading import extract_flow_from_module
 
         if expected_sha256 is not None:
             digest = self._source_digest()
