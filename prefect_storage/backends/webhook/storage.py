@@ -1,7 +1,8 @@
 """``Webhook``: a flow uploaded to and fetched from any HTTP service.
 
 Request arguments may hold ``${NAME}`` templates (an environment variable, then a
-secret); they are rendered at request time and stored unrendered.
+secret); they are rendered at request time (by :class:`HTTPTransport`) and stored
+unrendered.
 """
 
 from __future__ import annotations
@@ -9,27 +10,17 @@ from __future__ import annotations
 import warnings
 from typing import TYPE_CHECKING, Any
 
-from ..exceptions import (
-    BackendAuthError,
-    BackendError,
-    BackendUnavailableError,
-    FlowNotFoundError,
-    StorageConfigError,
-)
-from ..secrets import redact_urls, redacting, render_recording_values
-from ..storage.base import BlobStorage
+from ...exceptions import StorageConfigError, UnsupportedHTTPMethodError
+from ..base import BlobStorage
+from .transport import HTTPTransport
 
 if TYPE_CHECKING:
     import requests
 
-    from ..engine.flow import Flow
+    from ...engine.flow import Flow
 
 HTTP_METHODS = ("GET", "PATCH", "POST", "PUT")
 """The methods a Webhook may use for either request."""
-
-
-class UnsupportedHTTPMethodError(StorageConfigError, RuntimeError):
-    """Also a ``RuntimeError``, as the legacy Webhook raised for an unknown method."""
 
 
 class Webhook(BlobStorage):
@@ -47,7 +38,7 @@ class Webhook(BlobStorage):
         "get_flow_request_http_method",
         "stored_as_script",
     )
-    _transient = (*BlobStorage._transient, "_session", "_build_responses")
+    _transient = (*BlobStorage._transient, "_build_responses")
     _script_path_argument = "flow_script_path"
 
     def __init__(
@@ -78,7 +69,6 @@ class Webhook(BlobStorage):
             get_flow_request_http_method, "get_flow_request_http_method"
         )
         self.flow_script_path = flow_script_path
-        self._session: requests.Session | None = None
         self._build_responses: dict[str, requests.Response] | None = None
         super().__init__(stored_as_script=stored_as_script, **kwargs)
 
@@ -102,75 +92,32 @@ class Webhook(BlobStorage):
     def _location_for(self, flow: Flow) -> str:
         return flow.name
 
+    @property
+    def transport(self) -> HTTPTransport:
+        transport = super().transport
+        assert isinstance(transport, HTTPTransport)
+        return transport
+
+    def _make_transport(self) -> HTTPTransport:
+        return HTTPTransport(
+            self.build_request_kwargs,
+            self.build_request_http_method,
+            self.get_flow_request_kwargs,
+            self.get_flow_request_http_method,
+        )
+
     def _put(self, location: str, data: bytes) -> None:
-        request, rendered = render_recording_values(self.build_request_kwargs)
-        if "data" in request:
+        if "data" in self.build_request_kwargs:
             message = (
                 "'data' found in build_request_kwargs. This value is overwritten with the "
                 "flow content and should not be set directly"
             )
             self.logger.warning(message)
             warnings.warn(message, RuntimeWarning, stacklevel=2)
-        request["data"] = data
-        response = self._send(self.build_request_http_method, request, rendered, "upload", location)
+        response = self.transport.put(location, data, retry=self.retry_policy)
         assert self._build_responses is not None
         self._build_responses[location] = response
         self.logger.info("Uploaded flow %r (HTTP %s)", location, response.status_code)
-
-    def _get(self, location: str) -> bytes:
-        request, rendered = render_recording_values(self.get_flow_request_kwargs)
-        method = self.get_flow_request_http_method
-        return self._send(method, request, rendered, "download", location).content
-
-    def _send(
-        self,
-        method: str,
-        request: dict[str, Any],
-        rendered: list[str],
-        action: str,
-        flow_name: str,
-    ) -> requests.Response:
-        import requests
-
-        # Error messages name the *unrendered* URL (the rendered one may carry a secret),
-        # with any literal credential in it masked.
-        unrendered = (
-            self.build_request_kwargs if action == "upload" else self.get_flow_request_kwargs
-        )
-        url = redact_urls(str(unrendered["url"]))
-        if isinstance(request.get("auth"), list):
-            request["auth"] = tuple(request["auth"])  # a JSON round trip made the pair a list
-        request.setdefault("timeout", self.retry_policy.attempt_timeout)
-        try:
-            with redacting(rendered):
-                response = self._http().request(method, **request)
-        except requests.RequestException as exc:
-            raise BackendUnavailableError(
-                f"Webhook {action} of flow {flow_name!r} could not reach {url!r} "
-                f"({type(exc).__name__}); check the URL and that the server is running."
-            ) from None
-        status = response.status_code
-        if status < 400:
-            return response
-        what = f"Webhook {action} of flow {flow_name!r}: {method} {url!r} answered HTTP {status}"
-        if status in (401, 403):
-            raise BackendAuthError(
-                f"{what}; check the credentials in the request headers (their ${{NAME}} "
-                "templates and the secrets they name)."
-            )
-        if status == 404 and action == "download":
-            raise FlowNotFoundError(f"{what}; the flow is not stored there.")
-        if status >= 500 or status == 429:
-            raise BackendUnavailableError(f"{what} ({response.reason}); the server failed.")
-        raise BackendError(f"{what} ({response.reason}).")
-
-    def _http(self) -> requests.Session:
-        # Retries come from the shared policy (BlobStorage), not from urllib3.
-        if self._session is None:
-            import requests
-
-            self._session = requests.Session()
-        return self._session
 
 
 def _check_auth(auth: Any, argument: str) -> None:
