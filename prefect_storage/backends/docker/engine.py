@@ -1,5 +1,5 @@
-"""Docker: the engine's API client, and its streamed build/push output turned into
-progress, log lines and typed errors."""
+"""The Docker engine: its API client made on first use, its streamed pull/build/push output
+turned into progress and log lines, and its errors translated once."""
 
 from __future__ import annotations
 
@@ -10,8 +10,10 @@ import sys
 from collections.abc import Iterable
 from typing import Any
 
-from .._deps import import_optional
-from ..exceptions import BackendError, BackendUnavailableError
+from ..._deps import import_optional
+from ...exceptions import BackendError, BackendUnavailableError
+from ..transport import Client
+from .healthcheck import FAILED
 
 logger = logging.getLogger("prefect_storage.docker")
 
@@ -19,17 +21,68 @@ _ENGINE_LINE = re.compile(r"^( ---> |Removing intermediate container )")
 """What the engine itself writes between a step's output and the build's end."""
 
 
-def api_client(base_url: str | None, tls_config: Any = False) -> Any:
-    """A low-level ``docker.APIClient`` for ``base_url`` (default: ``DOCKER_HOST``)."""
-    docker = import_optional("docker", "docker")
-    url = base_url or os.environ.get("DOCKER_HOST") or "unix://var/run/docker.sock"
-    try:
-        return docker.APIClient(base_url=url, version="auto", tls=tls_config)
-    except docker.errors.DockerException as exc:
-        raise BackendUnavailableError(
-            f"Cannot reach the Docker engine at {url} ({type(exc).__name__}); is it running, "
-            "and is DOCKER_HOST (or `base_url`) right?"
-        ) from exc
+class DockerEngine(Client):
+    """The engine at ``base_url`` (default: ``DOCKER_HOST``) through a low-level
+    ``docker.APIClient``: pulls base images, builds images and pushes them."""
+
+    service = "the Docker engine"
+    not_found_hint = "Check the image name, and that the registry has it."
+
+    def __init__(self, base_url: str | None = None, tls_config: Any = False) -> None:
+        super().__init__()
+        self.base_url = base_url or os.environ.get("DOCKER_HOST") or "unix://var/run/docker.sock"
+        self.tls_config = tls_config
+
+    def _make_client(self) -> Any:
+        docker = import_optional("docker", "docker")
+        return docker.APIClient(base_url=self.base_url, version="auto", tls=self.tls_config)
+
+    # -- reading an SDK error --------------------------------------------------------------
+    def _status(self, exc: Exception) -> tuple[int, str] | None:
+        from docker.errors import APIError
+
+        if isinstance(exc, APIError) and exc.status_code is not None:
+            return exc.status_code, str(exc.explanation or exc.status_code)
+        return None
+
+    def _unreachable(self, exc: Exception) -> bool:
+        import requests
+        from docker.errors import APIError, DockerException
+
+        if isinstance(exc, APIError):
+            return exc.status_code is None
+        return isinstance(exc, (DockerException, requests.ConnectionError))
+
+    def _special(self, exc: Exception, what: str) -> BackendUnavailableError | None:
+        # Named by the engine's address: the one thing to check.
+        if self._unreachable(exc):
+            return BackendUnavailableError(
+                f"Cannot reach the Docker engine at {self.base_url} ({type(exc).__name__}); is "
+                "it running, and is DOCKER_HOST (or `base_url`) right?"
+            )
+        return None
+
+    def close(self) -> None:
+        """Release the engine connection, if one was made."""
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    # -- the operations --------------------------------------------------------------------
+    def pull(self, image: str) -> None:
+        what = f"Pulling {image}"
+        with self.translating(what, not_found=BackendError):
+            follow_push(self.client.pull(image, stream=True, decode=True), what)
+
+    def build(self, tag: str, **kwargs: Any) -> list[str]:
+        """Build ``tag``; the build's output lines (also logged)."""
+        with self.translating(f"Building {tag}", not_found=BackendError):
+            return follow_build(self.client.build(tag=tag, decode=True, **kwargs))
+
+    def push(self, repository: str, tag: str) -> None:
+        what = f"Pushing {repository}:{tag}"
+        with self.translating(what, not_found=BackendError):
+            follow_push(self.client.push(repository, tag=tag, stream=True, decode=True), what)
 
 
 def follow_build(stream: Iterable[dict[str, Any]]) -> list[str]:
@@ -42,8 +95,6 @@ def follow_build(stream: Iterable[dict[str, Any]]) -> list[str]:
             logger.info("%s", line)
         if "error" in chunk or "errorDetail" in chunk:
             message = chunk.get("errorDetail", {}).get("message") or chunk.get("error")
-            from ..healthcheck import FAILED
-
             failed = [i for i, line in enumerate(lines) if line.startswith(FAILED)]
             # The check's whole report (its reason may span several lines), without the
             # engine's own lines about the step's container.
@@ -54,7 +105,7 @@ def follow_build(stream: Iterable[dict[str, Any]]) -> list[str]:
 
 
 def follow_push(stream: Iterable[dict[str, Any]], description: str) -> None:
-    """Show a streamed push as a progress bar (on a terminal); raise on error."""
+    """Show a streamed pull or push as a progress bar (on a terminal); raise on error."""
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
 
     layers: dict[str, Any] = {}

@@ -1,5 +1,5 @@
 """Checks run inside a freshly built Docker image (``"$PY" -m prefect_storage.healthcheck``,
-with the image's ``python3``, else ``python``).
+with the image's ``python3``, else ``python``; that module runs :func:`main` here).
 
 Arguments: a JSON list of flow locations in the image, a JSON object with the registering
 ``python`` version and ``stored_as_script``. A failing check prints ``HEALTHCHECK FAILED:``
@@ -15,7 +15,7 @@ import warnings
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .engine.flow import Flow
+    from ...engine.flow import Flow
 
 FAILED = "HEALTHCHECK FAILED:"
 
@@ -43,7 +43,7 @@ def main(argv: list[str]) -> int:
         print(f"{FAILED} flow at {location} does not load: {type(exc).__name__}: {exc}")
         return 1
     print("Flow load check: OK")
-    from .storage.base import warn_missing_results
+    from ..base import warn_missing_results
 
     warn_missing_results(flows)
     print("Result check: OK")
@@ -52,8 +52,8 @@ def main(argv: list[str]) -> int:
 
 
 def _load(location: str, stored_as_script: bool) -> Flow:
-    from .loading import extract_flow_from_file
-    from .serialization import flow_from_bytes_pickle
+    from ...envelope import flow_from_bytes_pickle
+    from ...loading import extract_flow_from_file
 
     if stored_as_script:
         return extract_flow_from_file(file_path=location)

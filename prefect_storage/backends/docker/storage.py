@@ -2,55 +2,30 @@
 
 from __future__ import annotations
 
-import json
 import os
 import platform
-import shlex
 import shutil
 import tempfile
 import uuid
+import warnings
 from collections.abc import Iterable
 from datetime import datetime, timezone
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 
-from .._version import __version__
-from ..clients.docker import api_client, follow_build, follow_push
-from ..envelope import sha256_hex
-from ..exceptions import StorageConfigError
-from ..fileio import read_flow_file
-from ..healthcheck import FAILED
-from ..keys import slugify, utc_timestamp_slug
-from ..storage.base import BlobStorage
+from ...envelope import sha256_hex
+from ...exceptions import StorageConfigError
+from ...keys import slugify, utc_timestamp_slug
+from ..base import BlobStorage
+from .dockerfile import CONTEXT_FLOWS, write_build_context
+from .engine import DockerEngine
+from .transport import ImageFiles
 
 if TYPE_CHECKING:
-    from ..engine.flow import Flow
+    from ...engine.flow import Flow
 
 FLOWS_DIRECTORY = "/opt/prefect/flows"
 """Where flows live inside the image unless ``path`` says otherwise."""
-
-CONTEXT_FLOWS = "flows"
-"""The build-context folder that holds the flow files (the image's last layers)."""
-
-PICK_PYTHON = 'PY="$(command -v python3 || command -v python)"'
-"""Shell that sets ``$PY`` to the image's interpreter (fails when there is none). Debian's
-own Python is ``python3`` only; ``python`` may be Python 2 on old images, so ``python3``
-comes first. The build steps, the health check and the Docker agent all use it: the flows
-run with the Python that the packages were installed into."""
-
-PIP_ENVIRONMENT = "export PIP_BREAK_SYSTEM_PACKAGES=1 PIP_DISABLE_PIP_VERSION_CHECK=1"
-"""For the build's pip steps only: the image exists to run the flows, so Debian's PEP 668
-refusal of system-wide installs does not apply; older pips ignore the variable."""
-
-
-def in_image_python(*args: str) -> list[str]:
-    """A container command running the image's Python (``python3``, else ``python``) with
-    ``args``, e.g. ``in_image_python("-m", "prefect_storage.cli", "execute", run_id)``."""
-    script = (
-        f"{PICK_PYTHON} || {{ echo 'prefect-storage: the image has no python3 or python on "
-        'its PATH\' >&2; exit 127; }; exec "$PY" "$@"'
-    )
-    return ["/bin/sh", "-c", script, "sh", *args]
 
 
 class Docker(BlobStorage):
@@ -65,7 +40,7 @@ class Docker(BlobStorage):
     """
 
     serialized_fields = ("registry_url", "image_name", "image_tag", "path", "stored_as_script")
-    _transient = (*BlobStorage._transient, "_context", "_push")
+    _transient = (*BlobStorage._transient, "_push")
 
     def __init__(
         self,
@@ -121,19 +96,25 @@ class Docker(BlobStorage):
         self.path = path
         self.package_wheel = package_wheel
         self.local_script_path = local_script_path
-        self._context: str | None = None
         self._push = True
         super().__init__(stored_as_script=stored_as_script, **kwargs)
 
     @property
-    def name(self) -> str:
-        """The full image name, ``<registry_url>/<image_name>:<image_tag>``."""
+    def image(self) -> str:
+        """The full image name, ``<registry_url>/<image_name>:<image_tag>`` (``build()``
+        chooses the name and tag unless given)."""
         if not self.image_name or not self.image_tag:
             raise StorageConfigError(
                 "Docker storage is missing required fields image_name and image_tag; build() "
                 "sets them."
             )
         return f"{PurePosixPath(self.registry_url or '', self.image_name)}:{self.image_tag}"
+
+    @property
+    def name(self) -> str:
+        """The same as :attr:`image`, as Prefect 1 named it (``storage.name``); kept for code
+        written for it. Use ``image``."""
+        return self.image
 
     def _location_for(self, flow: Flow) -> str:
         if self.stored_as_script and not self.path:
@@ -143,12 +124,14 @@ class Docker(BlobStorage):
         return self.path or f"{FLOWS_DIRECTORY}/{slugify(flow.name)}.prefect"
 
     # -- inside the image ----------------------------------------------------------------
-    def _get(self, location: str) -> bytes:
-        return read_flow_file(
-            location,
-            f": Docker storage loads flows inside its image ({self.image_name}:"
-            f"{self.image_tag}); run it with `prefect-storage agent docker`.",
-        )
+    @property
+    def transport(self) -> ImageFiles:
+        transport = super().transport
+        assert isinstance(transport, ImageFiles)
+        return transport
+
+    def _make_transport(self) -> ImageFiles:
+        return ImageFiles(self.image if self.image_name and self.image_tag else None)
 
     def _script_file(self, location: str) -> str | None:
         return location
@@ -162,19 +145,13 @@ class Docker(BlobStorage):
         return None
 
     # -- building ------------------------------------------------------------------------
-    def _put(self, location: str, data: bytes) -> None:
-        assert self._context is not None  # _store_flows sets it
-        target = os.path.join(self._context, CONTEXT_FLOWS, location.lstrip("/"))
-        os.makedirs(os.path.dirname(target), exist_ok=True)
-        with open(target, "wb") as file:
-            file.write(data)
-
     def build(self, push: bool = True) -> Docker:  # type: ignore[override]
         """Build the image (and push it to ``registry_url`` unless ``push=False``)."""
         if len(self._flows) == 1:
             self.image_name = self.image_name or slugify(next(iter(self._flows)))
         self.image_name = self.image_name or str(uuid.uuid4())
         self.image_tag = self.image_tag or utc_timestamp_slug(datetime.now(timezone.utc))
+        self.transport.image = self.image
         self._push = push
         super().build()
         return self
@@ -183,143 +160,39 @@ class Docker(BlobStorage):
         # Flows are written into a build context, which then becomes the image: a flow is
         # stored only once the image is built (and pushed).
         parent = os.path.dirname(os.path.abspath(self.dockerfile)) if self.dockerfile else None
-        self._context = tempfile.mkdtemp(prefix="prefect-storage-docker-", dir=parent)
-        os.makedirs(os.path.join(self._context, CONTEXT_FLOWS))
+        context = tempfile.mkdtemp(prefix="prefect-storage-docker-", dir=parent)
+        os.makedirs(os.path.join(context, CONTEXT_FLOWS))
+        self.transport.context = context
         try:
             super()._store_flows(names)
-            self._build_image(self._push)
+            self._build_image(context, self._push)
         finally:
-            shutil.rmtree(self._context, ignore_errors=True)
-            self._context = None
+            shutil.rmtree(context, ignore_errors=True)
+            self.transport.context = None
 
-    def _build_image(self, push: bool) -> None:
-        assert self._context is not None
-        self._write_context(self._context)
-        client = api_client(self.base_url, self.tls_config)
-        if self.base_image and not self.local_image:
-            follow_push(
-                client.pull(self.base_image, stream=True, decode=True),
-                f"Pulling {self.base_image}",
-            )
-        repository = str(PurePosixPath(self.registry_url or "", str(self.image_name)))
+    def _build_image(self, context: str, push: bool) -> None:
+        assert self.image_name and self.image_tag  # build() chose them
+        write_build_context(self, context)
+        repository = str(PurePosixPath(self.registry_url or "", self.image_name))
         kwargs = {"rm": True, "forcerm": True, "network_mode": "host", **self.build_kwargs}
         if self.dockerfile:
             kwargs["path"] = os.path.dirname(os.path.abspath(self.dockerfile))
-            kwargs["dockerfile"] = os.path.join(os.path.basename(self._context), "Dockerfile")
+            kwargs["dockerfile"] = os.path.join(os.path.basename(context), "Dockerfile")
         else:
-            kwargs["path"] = self._context
-        self.logger.info("Building image %s:%s", repository, self.image_tag)
-        follow_build(client.build(tag=f"{repository}:{self.image_tag}", decode=True, **kwargs))
-        if push and self.registry_url:
-            follow_push(
-                client.push(repository, tag=self.image_tag, stream=True, decode=True),
-                f"Pushing {repository}:{self.image_tag}",
-            )
-        elif push:
-            import warnings
-
+            kwargs["path"] = context
+        engine = DockerEngine(self.base_url, self.tls_config)
+        try:
+            if self.base_image and not self.local_image:
+                engine.pull(self.base_image)
+            self.logger.info("Building image %s:%s", repository, self.image_tag)
+            engine.build(f"{repository}:{self.image_tag}", **kwargs)
+            if push and self.registry_url:
+                engine.push(repository, self.image_tag)
+        finally:
+            engine.close()
+        if push and not self.registry_url:
             warnings.warn(
                 "This Docker storage object has no `registry_url`, and will not be pushed.",
                 UserWarning,
                 stacklevel=3,
             )
-
-    def _write_context(self, context_dir: str) -> None:
-        """Copy user files and this package into the context and write the Dockerfile."""
-        prefix = os.path.basename(context_dir) + "/" if self.dockerfile else ""
-        lines = [self._from_line()]
-        if self.env_vars:
-            lines.append(
-                "ENV "
-                + " \\\n    ".join(
-                    f"{key}={_env_value(value)}" for key, value in self.env_vars.items()
-                )
-            )
-        lines.append(
-            f"RUN {PICK_PYTHON} || {{ echo '{FAILED} the base image has no python3 or python "
-            "on its PATH; use a base image with Python 3 and pip.'; exit 1; }"
-        )
-        if self.python_dependencies:
-            lines.append(_install_unless_satisfied(self.python_dependencies))
-        lines.extend(self._package_install(context_dir, prefix))
-        for source, destination in self.files.items():
-            name = os.path.basename(source.rstrip("/"))
-            target = os.path.join(context_dir, "files", name)
-            if os.path.exists(target):
-                raise StorageConfigError(
-                    f"Two `files` entries share the name {name!r}; rename one of them."
-                )
-            if os.path.isdir(source):
-                shutil.copytree(source, target)
-            else:
-                os.makedirs(os.path.dirname(target), exist_ok=True)
-                shutil.copy2(source, target)
-            lines.append(f"COPY {prefix}files/{name} {destination}")
-        if self.dockerignore and self.files:
-            shutil.copy2(self.dockerignore, os.path.join(context_dir, ".dockerignore"))
-        lines.extend(self.extra_dockerfile_commands)
-        # The flows come last: changing a flow rebuilds only what follows.
-        lines.append(f"COPY {prefix}{CONTEXT_FLOWS}/ /")
-        if not self.ignore_healthchecks:
-            locations = json.dumps(sorted(set(self.flows.values())))
-            info = json.dumps(
-                {"python": platform.python_version(), "stored_as_script": self.stored_as_script}
-            )
-            lines.append(
-                f'RUN {PICK_PYTHON} && "$PY" -m prefect_storage.healthcheck '
-                f"{shlex.quote(locations)} {shlex.quote(info)}"
-            )
-        with open(os.path.join(context_dir, "Dockerfile"), "w") as file:
-            file.write("\n".join(lines) + "\n")
-
-    def _from_line(self) -> str:
-        if self.dockerfile:
-            with open(self.dockerfile) as file:
-                return file.read().rstrip("\n")
-        return f"FROM {self.base_image}"
-
-    def _package_install(self, context_dir: str, prefix: str) -> list[str]:
-        if self.package_wheel is None:
-            return [_install_unless_satisfied([f"prefect-storage=={__version__}"])]
-        # A wheel is this exact code, which a copy of the same version in the base image may
-        # not be: it is always installed (without its dependencies, then they unless present).
-        name = os.path.basename(self.package_wheel)
-        shutil.copy2(self.package_wheel, os.path.join(context_dir, name))
-        wheel = shlex.quote(f"/tmp/{name}")
-        return [
-            f"COPY {prefix}{name} /tmp/{name}",
-            f"RUN {PICK_PYTHON} && {PIP_ENVIRONMENT} && "
-            f'"$PY" -m pip install --no-cache-dir --force-reinstall --no-deps {wheel} && '
-            f'"$PY" -m pip install --no-cache-dir {wheel} && rm {wheel}',
-        ]
-
-
-def _install_unless_satisfied(requirements: list[str]) -> str:
-    """A ``RUN`` step that pip-installs ``requirements`` unless the image already satisfies
-    them all. The check is pip's own, offline: ``pip install --no-index`` succeeds only when
-    nothing needs to be fetched. A URL or path requirement is always installed (pip would
-    install it during the check)."""
-    quoted = " ".join(shlex.quote(requirement) for requirement in requirements)
-    install = f'"$PY" -m pip install --no-cache-dir {quoted}'
-    if any(_by_url_or_path(requirement) for requirement in requirements):
-        return f"RUN {PICK_PYTHON} && {PIP_ENVIRONMENT} && {install}"
-    return (
-        f"RUN {PICK_PYTHON} && {PIP_ENVIRONMENT} && "
-        f'if "$PY" -m pip install --no-index --quiet {quoted} >/dev/null 2>&1; '
-        f"then echo {shlex.quote('Already installed: ' + ' '.join(requirements))}; "
-        f"else {install}; fi"
-    )
-
-
-def _by_url_or_path(requirement: str) -> bool:
-    return requirement.startswith(".") or any(mark in requirement for mark in "/\\@")
-
-
-def _env_value(value: Any) -> str:
-    """A Dockerfile ``ENV`` value that the builder reads back literally: double-quoted, with
-    ``\\``, ``"`` and ``$`` escaped (no variable expansion)."""
-    text = str(value)
-    if "\n" in text or "\r" in text:
-        raise StorageConfigError("`env_vars` values cannot contain line breaks.")
-    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$")
-    return f'"{escaped}"'
