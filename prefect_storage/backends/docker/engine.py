@@ -53,14 +53,11 @@ class DockerEngine(Client):
             return exc.status_code is None
         return isinstance(exc, (DockerException, requests.ConnectionError))
 
-    def _special(self, exc: Exception, what: str) -> BackendUnavailableError | None:
-        # Named by the engine's address: the one thing to check.
-        if self._unreachable(exc):
-            return BackendUnavailableError(
-                f"Cannot reach the Docker engine at {self.base_url} ({type(exc).__name__}); is "
-                "it running, and is DOCKER_HOST (or `base_url`) right?"
-            )
-        return None
+    def _unreachable_error(self, exc: Exception, what: str) -> BackendUnavailableError:
+        return BackendUnavailableError(  # the engine's address is the one thing to check
+            f"Cannot reach the Docker engine at {self.base_url} ({type(exc).__name__}); is it "
+            "running, and is DOCKER_HOST (or `base_url`) right?"
+        )
 
     def close(self) -> None:
         """Release the engine connection, if one was made."""

@@ -92,18 +92,10 @@ class Webhook(BlobStorage):
     def _location_for(self, flow: Flow) -> str:
         return flow.name
 
-    @property
-    def transport(self) -> HTTPTransport:
-        transport = super().transport
-        assert isinstance(transport, HTTPTransport)
-        return transport
-
     def _make_transport(self) -> HTTPTransport:
         return HTTPTransport(
-            self.build_request_kwargs,
-            self.build_request_http_method,
-            self.get_flow_request_kwargs,
-            self.get_flow_request_http_method,
+            upload=(self.build_request_http_method, self.build_request_kwargs),
+            download=(self.get_flow_request_http_method, self.get_flow_request_kwargs),
         )
 
     def _put(self, location: str, data: bytes) -> None:

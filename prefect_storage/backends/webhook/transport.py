@@ -19,6 +19,8 @@ if TYPE_CHECKING:
     import requests
 
 Action = Literal["upload", "download"]
+Request = tuple[str, dict[str, Any]]
+"""An HTTP method and the (unrendered) keyword arguments for ``requests``."""
 
 
 class HTTPTransport(Transport):
@@ -33,19 +35,10 @@ class HTTPTransport(Transport):
     not_found_hint = "Check the URL: the service has nothing there."
     put_not_found = BackendError  # a 404 on upload is a wrong URL, not a missing flow
 
-    def __init__(
-        self,
-        build_request: dict[str, Any],
-        build_method: str,
-        get_request: dict[str, Any],
-        get_method: str,
-    ) -> None:
+    def __init__(self, upload: Request, download: Request) -> None:
         super().__init__()
-        self.requests: dict[Action, tuple[str, dict[str, Any]]] = {
-            "upload": (build_method, build_request),
-            "download": (get_method, get_request),
-        }
-        """Each action's method and unrendered request arguments (templates, no values)."""
+        self.requests: dict[Action, Request] = {"upload": upload, "download": download}
+        """Each action's request, as stored: templates, never their values."""
 
     def _make_client(self) -> requests.Session:
         import requests
@@ -58,9 +51,8 @@ class HTTPTransport(Transport):
     def describe(self, action: Action, location: str) -> str:
         """The request as messages name it: method and unrendered URL, credentials masked."""
         method, request = self.requests[action]
-        return (
-            f"Webhook {action} of flow {location!r} ({method} {redact_urls(str(request['url']))!r})"
-        )
+        url = redact_urls(str(request["url"]))
+        return f"Webhook {action} of flow {location!r} ({method} {url!r})"
 
     # -- reading an error ------------------------------------------------------------------
     def _status(self, exc: Exception) -> tuple[int, str] | None:
@@ -78,14 +70,11 @@ class HTTPTransport(Transport):
             exc, requests.HTTPError
         )
 
-    def _special(self, exc: Exception, what: str) -> BackendUnavailableError | None:
-        # The wording Webhook users (and their scripts) know for an unreachable server.
-        if self._unreachable(exc):
-            return BackendUnavailableError(
-                f"{what} could not reach {self.service} ({type(exc).__name__}); check the URL "
-                "and that the server is running."
-            )
-        return None
+    def _unreachable_error(self, exc: Exception, what: str) -> BackendUnavailableError:
+        return BackendUnavailableError(  # the wording Webhook users (and scripts) know
+            f"{what} could not reach {self.service} ({type(exc).__name__}); check the URL "
+            "and that the server is running."
+        )
 
     # -- the byte hooks ----------------------------------------------------------------------
     def _put(
