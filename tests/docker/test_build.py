@@ -436,3 +436,22 @@ def test_a_push_to_an_unreachable_registry_fails_the_build(
     message = str(info.value)
     assert message.startswith(f"Pushing 127.0.0.1:{port}/nowhere:{storage.image_tag} failed:")
     assert "connection refused" in message.lower(), message
+
+
+def test_a_base_image_the_registry_lacks_fails_the_build_naming_it(
+    module_docker_config: None,
+    docker_kwargs: dict[str, Any],
+    docker_registry: LocalRegistry,
+    tmp_path: Path,
+) -> None:
+    # The engine answers the pull with an HTTP error: a typed error, not the SDK's APIError.
+    import docker.errors
+
+    missing = f"{docker_registry.url}/{unique('no-such-base')}:1"
+    flow = load_flows(write_script(tmp_path, "flows.py", SCRIPT_FLOWS.format(word="x")))
+    storage = Docker(**{**docker_kwargs, "base_image": missing, "local_image": False})
+    storage.add_flow(flow["scripted two"])
+    with pytest.raises(BackendError) as info:
+        storage.build(push=False)
+    assert str(info.value).startswith(f"Pulling {missing}: "), info.value
+    assert isinstance(info.value.__cause__, docker.errors.APIError)
