@@ -10,6 +10,7 @@ secret), that is a base too, so legacy ``except ValueError`` code keeps working:
     ├── FlowNotFoundError(LookupError, ValueError)     name not in storage / object missing
     ├── FlowNameConflictError(ValueError)              add_flow with a name already present
     ├── StorageConfigError(ValueError)                 bad constructor argument or payload
+    │   └── UnsupportedHTTPMethodError(RuntimeError)   a Webhook method not GET/PATCH/POST/PUT
     ├── SecretNotFoundError(KeyError, ValueError)      Secret / ${NAME} that resolves nowhere
     ├── FlowLoadError(ValueError)                      a script or module yields no such flow
     ├── ResultLocationError(KeyError)                  a location template uses an unknown key
@@ -57,6 +58,11 @@ class FlowNameConflictError(FlowStorageError, ValueError):
 
 class StorageConfigError(FlowStorageError, ValueError):
     """A storage argument or serialized payload is invalid."""
+
+
+class UnsupportedHTTPMethodError(StorageConfigError, RuntimeError):
+    """A Webhook request method other than GET, PATCH, POST or PUT; also a
+    ``RuntimeError``, as the legacy Webhook raised."""
 
 
 class SecretNotFoundError(FlowStorageError, KeyError, ValueError):

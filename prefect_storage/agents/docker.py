@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from typing import cast
 
 from ..config import HOME_ENV, home_dir
 from ..registry import (
@@ -47,9 +48,10 @@ class DockerAgent(Agent):
     def _image(self, record: FlowRecord) -> str | None:
         storage = record.storage
         if storage.get("type") == "Docker" and storage.get("image_name"):
+            from ..backends.docker import Docker
             from ..storage import Storage
 
-            return Storage.deserialize(storage).name
+            return cast(Docker, Storage.deserialize(storage)).image
         return record.run_config.get("image")
 
     def _refusal(self, record: FlowRecord) -> str | None:
@@ -74,7 +76,7 @@ class DockerAgent(Agent):
 
     def _launch(self, run: FlowRunRecord, record: FlowRecord) -> tuple[int | str, str]:
         from .._deps import import_optional
-        from ..storage.docker import in_image_python
+        from ..backends.docker import in_image_python
 
         docker = import_optional("docker", "docker")
         client = docker.DockerClient(

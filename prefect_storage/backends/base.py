@@ -93,7 +93,7 @@ class Storage(ABC):
         return sorted(set(self._labels) | set(self.default_labels))
 
     def __repr__(self) -> str:
-        return f"<Storage: {self.name}>"
+        return f"<Storage: {type(self).__name__}>"  # never a property that may raise
 
     def __contains__(self, obj: object) -> bool:
         return isinstance(obj, str) and obj in self.flows

@@ -111,6 +111,14 @@ class Client(ABC):
         """An error that needs its own wording (a missing bucket, no credentials, ...)."""
         return None
 
+    def _unreachable_error(self, exc: Exception, what: str) -> FlowStorageError:
+        """The error for an unreachable service (a backend whose users know other wording,
+        tested and documented, says it here)."""
+        hint = f"; {self.reach_hint}" if self.reach_hint else ""
+        return BackendUnavailableError(
+            f"{what}: cannot reach {self.service} ({type(exc).__name__}){hint}."
+        )
+
     @final
     def translate(
         self, exc: Exception, what: str, *, not_found: type[FlowStorageError] = FlowNotFoundError
@@ -137,10 +145,7 @@ class Client(ABC):
                 not_found=not_found,
             )
         if self._unreachable(exc):
-            hint = f"; {self.reach_hint}" if self.reach_hint else ""
-            return BackendUnavailableError(
-                f"{what}: cannot reach {self.service} ({type(exc).__name__}){hint}."
-            )
+            return self._unreachable_error(exc, what)
         raise exc
 
     @contextmanager

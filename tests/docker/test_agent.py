@@ -121,9 +121,9 @@ def test_a_pushed_image_is_pulled_and_the_flow_runs_in_it(
     storage = register("docker agent ok")
     client = docker_daemon.client()
     try:
-        client.images.remove(storage.name, force=True)  # only the registry has it now
+        client.images.remove(storage.image, force=True)  # only the registry has it now
         with pytest.raises(docker.errors.ImageNotFound):
-            client.images.get(storage.name)
+            client.images.get(storage.image)
         run = registry.create_flow_run("docker agent ok", parameters={"x": 21})
         assert agent(registry, docker_daemon).run_once() == [run.id]
         final = registry.get_flow_run(run.id)
@@ -132,7 +132,7 @@ def test_a_pushed_image_is_pulled_and_the_flow_runs_in_it(
         results = {state["task"]: state["result"] for state in final.task_states.values()}
         assert results == {"x": "21", "double": "42", "in_a_container": "True"}
         assert "Loading flow 'docker agent ok' version 1" in logs(registry, run.id)
-        assert storage.name in client.images.get(storage.name).tags  # pulled back
+        assert storage.image in client.images.get(storage.image).tags  # pulled back
         assert client.containers.list(all=True) == []  # the run's container is removed
     finally:
         client.close()
@@ -174,8 +174,8 @@ def test_secrets_reach_the_container_but_not_the_image(
     assert value not in logs(registry, run.id)
     client = docker_daemon.client()
     try:
-        assert value not in json.dumps(client.api.inspect_image(storage.name))
-        assert value not in json.dumps(client.api.history(storage.name))
+        assert value not in json.dumps(client.api.inspect_image(storage.image))
+        assert value not in json.dumps(client.api.history(storage.image))
     finally:
         client.close()
 
@@ -201,7 +201,7 @@ def test_a_docker_run_config_runs_local_storage_in_its_image(
     registry: FlowRegistry,
     docker_daemon: DockerDaemon,
 ) -> None:
-    image = register("docker agent ok").name  # any image with this package in it
+    image = register("docker agent ok").image  # any image with this package in it
     flow = flow_from(AGENT_FLOWS, "docker agent ok")
     flow.name = "local storage in a container"
     flow.storage = Local(add_default_labels=False)  # under the home, which the agent mounts
@@ -298,7 +298,7 @@ def test_cancelling_a_run_stops_its_container(
     docker_daemon: DockerDaemon,
     home: Path,
 ) -> None:
-    image = register("docker agent ok").name  # any image with this package in it
+    image = register("docker agent ok").image  # any image with this package in it
     flow = flow_from(SLEEPY_FLOW, "docker agent sleepy")
     flow.storage = Local(add_default_labels=False)
     flow.run_config = DockerRun(image=image, labels=[LABEL])

@@ -19,11 +19,11 @@ import pytest
 
 from prefect_storage._version import __version__
 from prefect_storage.agents import DockerAgent
+from prefect_storage.backends.docker import in_image_python
 from prefect_storage.engine.flow import Flow
 from prefect_storage.exceptions import BackendError
 from prefect_storage.registry import FlowRegistry, RunState
 from prefect_storage.storage import Docker
-from prefect_storage.storage.docker import in_image_python
 from tests.docker.conftest import load_flows, run_in_image, unique, write_script
 from tests.servers.docker import DockerDaemon, build_image
 
@@ -91,7 +91,7 @@ def execute(daemon: DockerDaemon, storage: Docker) -> dict[str, Any]:
     interpreter, no network); returns the tasks' results."""
     command = in_image_python("-m", "prefect_storage.cli", "execute", "--flow", "on debian python")
     command += ["--storage", json.dumps(storage.serialize()), "--json"]
-    code, out, err = run_in_image(daemon, storage.name, command)
+    code, out, err = run_in_image(daemon, storage.image, command)
     assert code == 0, out + err
     result = json.loads(out)
     assert result["state"] == "Success", result

@@ -105,7 +105,7 @@ def execute_in_image(
     command += ["--storage", json.dumps(payload), "--json"]
     if sha256:
         command += ["--sha256", sha256]
-    code, out, err = run_in_image(daemon, storage.name, command)
+    code, out, err = run_in_image(daemon, storage.image, command)
     try:
         result = json.loads(out)
     except ValueError:
@@ -157,11 +157,11 @@ def test_image_is_pushed_to_the_registry(
     assert storage.image_name == slugify("Docker Everything") == "docker-everything"
     assert TIMESTAMP_TAG.match(storage.image_tag or ""), storage.image_tag
     assert DOCKER_TAG.match(storage.image_tag or "")
-    assert storage.name == f"{docker_registry.url}/docker-everything:{storage.image_tag}"
+    assert storage.image == f"{docker_registry.url}/docker-everything:{storage.image_tag}"
     assert storage.image_tag in docker_registry.tags("docker-everything")
     client = docker_daemon.client()
     try:
-        assert storage.name in client.images.get(storage.name).tags
+        assert storage.image in client.images.get(storage.image).tags
     finally:
         client.close()
 
@@ -177,7 +177,7 @@ def test_payload_round_trips_and_names_the_image(everything: Built) -> None:
     assert payload["flows"] == {"Docker Everything": "/opt/prefect/flows/docker-everything.prefect"}
     rebuilt = Storage.deserialize(payload)
     assert isinstance(rebuilt, Docker)
-    assert rebuilt.name == everything.storage.name
+    assert rebuilt.image == everything.storage.image
     assert rebuilt.serialize() == payload
 
 
@@ -280,7 +280,7 @@ def test_script_mode_ships_local_script_path(
     for flow in flows.values():
         storage.add_flow(flow)
     storage.build()
-    assert storage.name == f"{docker_registry.url}/{name}:v1"
+    assert storage.image == f"{docker_registry.url}/{name}:v1"
     assert docker_registry.tags(name) == ["v1"]
     payload = storage.serialize()
     assert payload["stored_as_script"] is True and payload["path"] == "/opt/scripts/flows.py"
@@ -416,7 +416,7 @@ def test_no_registry_url_builds_locally_and_warns_instead_of_pushing(
     storage.add_flow(flow["scripted two"])
     with pytest.warns(UserWarning, match="has no `registry_url`, and will not be pushed"):
         storage.build()
-    assert storage.name == f"{name}:v1"
+    assert storage.image == f"{name}:v1"
     code, result, output = execute_in_image(docker_daemon, storage.serialize(), "scripted two")
     assert code == 0 and result is not None, output
     assert result["tasks"]["shout"]["result"] == "LOCAL"
@@ -436,3 +436,22 @@ def test_a_push_to_an_unreachable_registry_fails_the_build(
     message = str(info.value)
     assert message.startswith(f"Pushing 127.0.0.1:{port}/nowhere:{storage.image_tag} failed:")
     assert "connection refused" in message.lower(), message
+
+
+def test_a_base_image_the_registry_lacks_fails_the_build_naming_it(
+    module_docker_config: None,
+    docker_kwargs: dict[str, Any],
+    docker_registry: LocalRegistry,
+    tmp_path: Path,
+) -> None:
+    # The engine answers the pull with an HTTP error: a typed error, not the SDK's APIError.
+    import docker.errors
+
+    missing = f"{docker_registry.url}/{unique('no-such-base')}:1"
+    flow = load_flows(write_script(tmp_path, "flows.py", SCRIPT_FLOWS.format(word="x")))
+    storage = Docker(**{**docker_kwargs, "base_image": missing, "local_image": False})
+    storage.add_flow(flow["scripted two"])
+    with pytest.raises(BackendError) as info:
+        storage.build(push=False)
+    assert str(info.value).startswith(f"Pulling {missing}: "), info.value
+    assert isinstance(info.value.__cause__, docker.errors.APIError)

@@ -72,20 +72,32 @@ def test_the_callers_lists_and_dicts_are_not_changed(tmp_path: Path) -> None:
     assert storage.extra_dockerfile_commands == ["RUN echo hi"]
 
 
-def test_name_before_build_says_what_is_missing() -> None:
+def test_image_before_build_says_what_is_missing() -> None:
     storage = Docker(registry_url="127.0.0.1:5000")
     with pytest.raises(ValueError, match="missing required fields image_name and image_tag"):
-        _ = storage.name
+        _ = storage.image
     with pytest.raises(ValueError, match="image_name and image_tag"):
-        _ = Docker(image_name="flows").name
+        _ = Docker(image_name="flows").image
 
 
-def test_name_joins_registry_image_and_tag() -> None:
-    assert Docker(image_name="flows", image_tag="v1").name == "flows:v1"
+def test_image_joins_registry_image_and_tag() -> None:
+    assert Docker(image_name="flows", image_tag="v1").image == "flows:v1"
     assert (
-        Docker(registry_url="127.0.0.1:5000/team", image_name="flows", image_tag="v1").name
+        Docker(registry_url="127.0.0.1:5000/team", image_name="flows", image_tag="v1").image
         == "127.0.0.1:5000/team/flows:v1"
     )
+
+
+def test_name_is_the_legacy_alias_of_image() -> None:
+    storage = Docker(registry_url="127.0.0.1:5000/team", image_name="flows", image_tag="v1")
+    assert storage.name == storage.image == "127.0.0.1:5000/team/flows:v1"
+    with pytest.raises(ValueError, match="image_name and image_tag"):
+        _ = Docker().name
+
+
+def test_repr_before_build_names_the_class() -> None:
+    assert repr(Docker()) == "<Storage: Docker>"
+    assert repr(Docker(image_name="flows", image_tag="v1")) == "<Storage: Docker>"
 
 
 def test_default_base_image_is_slim_python_of_this_interpreter(tmp_path: Path) -> None:
@@ -141,7 +153,7 @@ def test_serialized_payload_round_trips_without_build_options(tmp_path: Path) ->
         assert field not in payload
     rebuilt = Storage.deserialize(payload)
     assert isinstance(rebuilt, Docker)
-    assert rebuilt.name == "127.0.0.1:5000/flows:v1"
+    assert rebuilt.image == "127.0.0.1:5000/flows:v1"
     assert rebuilt.serialize() == payload
 
 

@@ -95,7 +95,7 @@ def ignored_check(
 def execute(daemon: DockerDaemon, storage: Docker) -> tuple[int, str]:
     command = ["python", "-m", "prefect_storage.cli", "execute", "--flow", "needs a host module"]
     command += ["--storage", json.dumps(storage.serialize())]
-    code, out, err = run_in_image(daemon, storage.name, command)
+    code, out, err = run_in_image(daemon, storage.image, command)
     return code, out + err
 
 

@@ -105,7 +105,7 @@ def test_a_one_line_flow_change_reuses_the_dependency_layers(
     client = docker_daemon.client()
     try:
         histories = [
-            [entry["Id"] for entry in client.api.history(storage.name)]
+            [entry["Id"] for entry in client.api.history(storage.image)]
             for storage in (first, second)
         ]
     finally:

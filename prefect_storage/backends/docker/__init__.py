@@ -1,7 +1,9 @@
-"""Docker images: Docker storage, its Dockerfile, its in-image health check."""
+"""Docker images: Docker storage, its engine client, its Dockerfile, its in-image health
+check, and ``ImageFiles``, the flow files inside the image."""
 
-from ...storage.docker import Docker
+from .dockerfile import in_image_python
+from .engine import DockerEngine
+from .storage import Docker
+from .transport import ImageFiles
 
-__all__ = [
-    "Docker",
-]
+__all__ = ["Docker", "DockerEngine", "ImageFiles", "in_image_python"]

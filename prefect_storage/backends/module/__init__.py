@@ -1,7 +1,5 @@
-"""Flows in importable modules: Module storage."""
+"""Flows in importable modules: Module storage (no transport: it imports the module)."""
 
-from ...storage.module import Module
+from .storage import Module
 
-__all__ = [
-    "Module",
-]
+__all__ = ["Module"]

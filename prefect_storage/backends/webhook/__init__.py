@@ -1,7 +1,7 @@
-"""Any HTTP server: Webhook storage."""
+"""Any HTTP service: Webhook storage over one ``HTTPTransport``."""
 
-from ...storage.webhook import Webhook
+from ...exceptions import UnsupportedHTTPMethodError
+from .storage import Webhook
+from .transport import HTTPTransport
 
-__all__ = [
-    "Webhook",
-]
+__all__ = ["HTTPTransport", "UnsupportedHTTPMethodError", "Webhook"]

@@ -29,7 +29,7 @@ from tests.contract.rigs import (
 #   one file per flow, as two-flow storages need) with FLOWS_DIRECTORY moved there; script
 #   mode ships the script with ``local_script_path`` to a fixed ``path``;
 # - after every successful ``build()`` (which pushes to the session's registry), the files are
-#   copied out of the BUILT image (a container created from ``storage.name``, then
+#   copied out of the BUILT image (a container created from ``storage.image``, then
 #   ``get_archive``) to those same paths. Only the hooks below change them later, so get_flow
 #   here and in a fresh process reads what is in the image, and so does ``read_stored``.
 # - ``write_stored`` (so tampering) and ``remove_stored`` act on that host copy: the image is
@@ -85,8 +85,8 @@ def _copy_out_of_image(client: Any, image: str, locations: Collection[str]) -> N
 
 def docker_rig(ctx: RigContext, *, script_mode: bool) -> Rig:
     """A real engine and registry (``tests/servers/docker.py``); see the comment above."""
+    from prefect_storage.backends.docker import storage as docker_module
     from prefect_storage.storage import Docker
-    from prefect_storage.storage import docker as docker_module
 
     daemon = ctx.fixture("docker_env")  # DOCKER_HOST, and an empty DOCKER_CONFIG
     registry = ctx.fixture("docker_registry")
@@ -120,10 +120,10 @@ def docker_rig(ctx: RigContext, *, script_mode: bool) -> Rig:
         real_build(self, push=push)
         if push:
             pushed = registry.tags(str(self.image_name))
-            assert self.image_tag in pushed, f"{self.name} is not in the registry"
+            assert self.image_tag in pushed, f"{self.image} is not in the registry"
         client = daemon.client()
         try:
-            _copy_out_of_image(client, self.name, self.flows.values())
+            _copy_out_of_image(client, self.image, self.flows.values())
         finally:
             client.close()
         return self

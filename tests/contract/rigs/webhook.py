@@ -55,12 +55,14 @@ def webhook_rig(ctx: RigContext, *, script_mode: bool) -> Rig:
 
     return Rig(
         id=ctx.rig_id,
-        required_fields=frozenset({
-            "build_request_kwargs",
-            "build_request_http_method",
-            "get_flow_request_kwargs",
-            "get_flow_request_http_method",
-        }),
+        required_fields=frozenset(
+            {
+                "build_request_kwargs",
+                "build_request_http_method",
+                "get_flow_request_kwargs",
+                "get_flow_request_http_method",
+            }
+        ),
         make_storage=make_storage,
         load_flow=flow_loader(script),
         script_mode=script_mode,
