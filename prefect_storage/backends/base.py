@@ -157,7 +157,7 @@ class Storage(ABC):
         if flow_name not in self.flows:
             known = ", ".join(repr(n) for n in sorted(self.flows)) or "none"
             raise FlowNotFoundError(
-                f"Flow {flow_name!r} is not contained in this {self.name} storage (flows: {known})."
+                f"Flow {flow_name!r} is not contained in this {type(self).__name__} storage (flows: {known})."
             )
         flow = self._load_flow(flow_name, self.flows[flow_name], expected_sha256)
         if flow.name != flow_name:
