@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from ..registry import DEFAULT_LEASE_SECONDS, LEASE_SECONDS_ENV
-from . import echo_json, main, parse_parameters
+from .app import echo_json, main, parse_parameters
 
 if TYPE_CHECKING:
     from ..agents import Agent

@@ -1,4 +1,5 @@
-"""The ``prefect-storage`` command: one module per command group."""
+"""The ``prefect-storage`` command group and what its commands share; each command module
+adds its commands to :func:`main` (and imports nothing else from the package's ``cli``)."""
 
 from __future__ import annotations
 
@@ -11,12 +12,13 @@ from ..exceptions import FlowStorageError
 
 
 class _Main(click.Group):
-    """Turns our typed errors into one-line messages and a non-zero exit."""
+    """Turns our typed errors into one-line messages and a non-zero exit; anything else is a
+    bug and keeps its traceback."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except (FlowStorageError, ValueError, TypeError) as exc:
+        except FlowStorageError as exc:
             raise click.ClickException(
                 " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
                 or repr(exc)
@@ -47,16 +49,4 @@ def echo_json(value: Any) -> None:
     click.echo(json.dumps(value, default=str, indent=2))
 
 
-from . import agent, demo, flows, register, registry, secret  # noqa: E402  (they add commands)
-
-__all__ = [
-    "agent",
-    "demo",
-    "echo_json",
-    "flows",
-    "main",
-    "parse_parameters",
-    "register",
-    "registry",
-    "secret",
-]
+__all__ = ["echo_json", "main", "parse_parameters"]

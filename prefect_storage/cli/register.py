@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from ..exceptions import FlowLoadError
-from . import echo_json, main
+from .app import echo_json, main
 
 if TYPE_CHECKING:
     from rich.progress import Progress
