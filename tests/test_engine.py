@@ -24,6 +24,7 @@ from prefect_storage.engine import (
     context,
     task,
 )
+from prefect_storage.secrets import ENV_PREFIX, Secret
 
 
 class DictResult:
@@ -286,19 +287,23 @@ def test_task_code_sees_the_run_context() -> None:
     assert "flow_name" not in context  # the run's layers are gone afterwards
 
 
-def test_a_run_inside_the_with_block_does_not_look_like_building() -> None:
+def test_a_run_inside_the_with_block_does_not_look_like_building(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(ENV_PREFIX + "INSIDE_A_RUN", "resolved")
     seen: dict[str, Any] = {}
 
     @task
     def look() -> None:
-        seen.update(flow=context.get("flow"), running=context.get("running"))
+        seen.update(flow=context.get("flow"), secret=Secret("INSIDE_A_RUN").get())
 
     with Flow("run inside") as flow:
         look()
         assert context["flow"] is flow
         assert flow.run().is_successful()
-    # Secret.get refuses to resolve while a flow is being built, not while one runs.
-    assert seen == {"flow": None, "running": True}
+    # The run's context hides the flow being built, so Secret.get (which refuses while a
+    # flow is being built) resolves inside the run's tasks.
+    assert seen == {"flow": None, "secret": "resolved"}
 
 
 def test_context_layers_nest_and_restore() -> None:
