@@ -13,6 +13,7 @@ secret), that is a base too, so legacy ``except ValueError`` code keeps working:
     ├── SecretNotFoundError(KeyError, ValueError)      Secret / ${NAME} that resolves nowhere
     ├── SecretAccessError(ValueError)                  Secret.get while a flow is being built
     ├── FlowLoadError(ValueError)                      a script or module yields no such flow
+    │   └── NotAFlowError(TypeError)                   a module path names something else
     ├── ResultLocationError(KeyError)                  a location template uses an unknown key
     ├── CorruptFlowError(ValueError)                   envelope damaged, truncated or tampered
     ├── FlowDeserializationError(RuntimeError)         unpickling failed (versions, modules)
@@ -75,6 +76,10 @@ class SecretAccessError(FlowStorageError, ValueError):
 
 class FlowLoadError(FlowStorageError, ValueError):
     """A flow script or module does not yield the requested flow."""
+
+
+class NotAFlowError(FlowLoadError, TypeError):
+    """A ``"module:attribute"`` path names an object that is not a flow (nor makes one)."""
 
 
 class ResultLocationError(FlowStorageError, KeyError):

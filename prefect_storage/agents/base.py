@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, TypeVar
 
-from ..exceptions import RegistryUnavailableError
+from ..exceptions import RegistryUnavailableError, SettingError
 from ..registry import (
     FlowRecord,
     FlowRegistry,
@@ -166,11 +166,11 @@ class Agent(ABC):
         grace_seconds: float = STOP_GRACE_SECONDS,
     ) -> None:
         if concurrency < 1:
-            raise ValueError("`concurrency` must be at least 1")
+            raise SettingError("`concurrency` must be at least 1")
         if lease_seconds is not None and not lease_seconds > 0:
-            raise ValueError("`lease_seconds` must be a positive number of seconds")
+            raise SettingError("`lease_seconds` must be a positive number of seconds")
         if not grace_seconds >= 0:
-            raise ValueError("`grace_seconds` must be zero or more seconds")
+            raise SettingError("`grace_seconds` must be zero or more seconds")
         host = {socket.gethostname()} if hostname_label else set()
         self.registry = registry or FlowRegistry()
         self.labels = sorted(set(labels or ()) | host)
@@ -203,7 +203,7 @@ class Agent(ABC):
         """Run until stopped (SIGINT, SIGTERM or :meth:`stop`), polling every
         ``poll_interval`` seconds; on return :attr:`stop_reason` says why."""
         if not poll_interval > 0:
-            raise ValueError("`poll_interval` must be a positive number of seconds")
+            raise SettingError("`poll_interval` must be a positive number of seconds")
         self._serve(poll_interval)
 
     def stop(self, reason: str = "stop requested") -> None:

@@ -19,10 +19,12 @@ class _Main(click.Group):
         try:
             return super().invoke(ctx)
         except FlowStorageError as exc:
-            raise click.ClickException(
-                " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
-                or repr(exc)
-            ) from None
+            raise click.ClickException(one_line(exc)) from None
+
+
+def one_line(exc: BaseException) -> str:
+    """An error's message on one line (click prints it after ``Error:``)."""
+    return " ".join(line.strip() for line in str(exc).splitlines() if line.strip()) or repr(exc)
 
 
 @click.group(cls=_Main, context_settings={"help_option_names": ["-h", "--help"]})
@@ -49,4 +51,4 @@ def echo_json(value: Any) -> None:
     click.echo(json.dumps(value, default=str, indent=2))
 
 
-__all__ = ["echo_json", "main", "parse_parameters"]
+__all__ = ["echo_json", "main", "one_line", "parse_parameters"]
