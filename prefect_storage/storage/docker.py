@@ -66,6 +66,7 @@ class Docker(BlobStorage):
 
     serialized_fields = ("registry_url", "image_name", "image_tag", "path", "stored_as_script")
     _transient = (*BlobStorage._transient, "_context", "_push")
+    runs_in_image = True
 
     def __init__(
         self,
