@@ -80,7 +80,7 @@ def execute_command(run_id: str) -> list[str]:
 def runs_in_image(record: FlowRecord) -> bool:
     """Whether the flow of ``record`` lives inside an image (only a Docker agent runs it)."""
     try:
-        return backend_class(record.storage.get("type")).runs_in_image
+        return backend_class(record.storage.get("type", "")).runs_in_image
     except StorageConfigError:  # an unknown type: the run's own process reports it
         return False
 
