@@ -151,7 +151,12 @@ def extract_flow_from_module(module_str: str, flow_name: str | None = None) -> F
         if isinstance(found, Task):
             raise NotAFlowError(f"Object at {module_str!r} is a Task not a `Flow`")
         if callable(found) and not isinstance(found, Flow):
-            found = found()
+            try:
+                found = found()
+            except Exception as exc:  # a flow factory that fails, or needs arguments
+                raise FlowLoadError(
+                    f"Calling {module_str!r} to make the flow raised {type(exc).__name__}: {exc}"
+                ) from exc
         if not isinstance(found, Flow):
             raise NotAFlowError(f"Object at {module_str!r} is a {type(found)} not a `Flow`")
         if flow_name is not None and found.name != flow_name:
