@@ -24,6 +24,7 @@ from prefect_storage.engine import (
     context,
     task,
 )
+from prefect_storage.exceptions import FlowParameterError, SettingError
 from prefect_storage.secrets import ENV_PREFIX, Secret
 
 
@@ -173,14 +174,15 @@ def test_a_parameter_created_outside_the_block_joins_when_used() -> None:
 def test_missing_required_parameter_is_an_error_naming_it() -> None:
     with Flow("required") as flow:
         inc(Parameter("needed", required=True))
-    with pytest.raises(ValueError, match="'needed'"):
+    with pytest.raises(FlowParameterError, match="'needed'") as raised:
         flow.run()
+    assert isinstance(raised.value, ValueError)
 
 
 def test_unknown_parameter_is_an_error_listing_the_known_ones() -> None:
     with Flow("unknown") as flow:
         inc(Parameter("known", default=1))
-    with pytest.raises(ValueError, match=r"'typo'.*'known'"):
+    with pytest.raises(FlowParameterError, match=r"'typo'.*'known'"):
         flow.run(parameters={"typo": 1})
 
 
@@ -418,6 +420,16 @@ def test_checkpointing_can_be_turned_off(monkeypatch: pytest.MonkeyPatch) -> Non
     assert result.store == {}
     flow.run()  # on by default
     assert result.store == {"inc": 2}
+
+
+def test_a_checkpointing_setting_that_is_no_boolean_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with Flow("unsure", result=DictResult("{task_name}")) as flow:
+        inc(1)
+    monkeypatch.setenv("PREFECT_STORAGE_CHECKPOINTING", "maybe")
+    with pytest.raises(SettingError, match=r"PREFECT_STORAGE_CHECKPOINTING.*'maybe'"):
+        flow.run()
 
 
 def test_an_existing_target_is_read_instead_of_running() -> None:
