@@ -81,21 +81,20 @@ def flows_in_script(source: str | bytes, file_path: str | None) -> dict[str, Flo
     with context(loading_flow=True, local_script_path=file_path):
         try:
             exec(code, namespace)
-        except SystemExit as exc:
-            raise _exit_error(f"The flow script {label}", exc) from None
-        except Exception as exc:
-            raise FlowLoadError(
-                f"The flow script {label} raised {type(exc).__name__} while loading: {exc}"
-            ) from exc
+        except (SystemExit, Exception) as exc:
+            raise _load_error(f"The flow script {label}", exc) from exc
     return {value.name: value for value in namespace.values() if isinstance(value, Flow)}
 
 
-def _exit_error(what: str, exc: SystemExit) -> FlowLoadError:
-    """A script's ``sys.exit()`` while it is loaded would end the loading process silently."""
-    return FlowLoadError(
-        f"{what} called sys.exit({exc.code!r}) while being loaded; a flow file must not exit "
-        'at import (move that call under `if __name__ == "__main__":`).'
-    )
+def _load_error(what: str, exc: BaseException) -> FlowLoadError:
+    """What a flow file did wrong while it was executed for its flows; a ``sys.exit()``
+    would otherwise end the loading process silently."""
+    if isinstance(exc, SystemExit):
+        return FlowLoadError(
+            f"{what} called sys.exit({exc.code!r}) while being loaded; a flow file must not "
+            'exit at import (move that call under `if __name__ == "__main__":`).'
+        )
+    return FlowLoadError(f"{what} raised {type(exc).__name__} while loading: {exc}")
 
 
 def import_flow_module(module_name: str, flow_name: str | None = None) -> object:
@@ -107,12 +106,8 @@ def import_flow_module(module_name: str, flow_name: str | None = None) -> object
             f"Cannot import module {module_name!r} for flow {flow_name or module_name!r}: "
             f"{exc}. Make sure it is installed or on PYTHONPATH where the flow runs."
         ) from exc
-    except SystemExit as exc:
-        raise _exit_error(f"The flow module {module_name!r}", exc) from None
-    except Exception as exc:
-        raise FlowLoadError(
-            f"The flow module {module_name!r} raised {type(exc).__name__} while loading: {exc}"
-        ) from exc
+    except (SystemExit, Exception) as exc:
+        raise _load_error(f"The flow module {module_name!r}", exc) from exc
 
 
 def flows_in_importable(module_name: str) -> dict[str, Flow]:
