@@ -229,9 +229,9 @@ def execute(
 
 def _storage_payload(storage_json: str | None) -> Any:
     """``--storage``, else stdin, as JSON (what ``Storage.serialize()`` returned)."""
-    source = "--storage" if storage_json is not None else "stdin"
+    source = "--storage" if storage_json else "stdin"
     try:
-        return json.loads(storage_json if storage_json is not None else sys.stdin.read())
+        return json.loads(storage_json or sys.stdin.read())
     except ValueError as exc:
         raise StorageConfigError(
             f"The serialized storage ({source}) is not JSON: {exc}; give the JSON that "
