@@ -12,10 +12,14 @@ secret), that is a base too, so legacy ``except ValueError`` code keeps working:
     ├── StorageConfigError(ValueError)                 bad constructor argument or payload
     │   └── UnsupportedHTTPMethodError(RuntimeError)   a Webhook method not GET/PATCH/POST/PUT
     ├── SecretNotFoundError(KeyError, ValueError)      Secret / ${NAME} that resolves nowhere
+    ├── SecretAccessError(ValueError)                  Secret.get while a flow is being built
     ├── FlowLoadError(ValueError)                      a script or module yields no such flow
+    │   └── NotAFlowError(TypeError)                   a module path names something else
     ├── ResultLocationError(KeyError)                  a location template uses an unknown key
     ├── CorruptFlowError(ValueError)                   envelope damaged, truncated or tampered
     ├── FlowDeserializationError(RuntimeError)         unpickling failed (versions, modules)
+    ├── FlowParameterError(ValueError)                 a run's parameter unknown or missing
+    ├── SettingError(ValueError)                       a bad agent argument or env setting
     ├── BackendError(RuntimeError)                     the backend answered with an error
     │   ├── BucketNotFoundError(LookupError)           the bucket / container does not exist
     │   ├── BackendAuthError(PermissionError)          401/403, bad or missing credentials
@@ -23,7 +27,7 @@ secret), that is a base too, so legacy ``except ValueError`` code keeps working:
     │   └── BackendUnavailableError(ConnectionError)   unreachable, timed out, 5xx
     └── RegistryError                                  the flow registry refused a request
         ├── UnknownFlowError(LookupError)              no such flow, version or flow run
-        ├── FlowRunParameterError(ValueError)          unknown or missing flow-run parameter
+        ├── FlowRunParameterError(FlowParameterError)  unknown or missing flow-run parameter
         ├── RegistryUnavailableError(ConnectionError)  the registry database is unreachable
         └── RegistryNameError(ValueError)              a flow/agent/project name too long or bad
 """
@@ -72,8 +76,16 @@ class SecretNotFoundError(FlowStorageError, KeyError, ValueError):
         return str(self.args[0]) if self.args else ""
 
 
+class SecretAccessError(FlowStorageError, ValueError):
+    """A secret was asked for where none may be read: while a flow is being built."""
+
+
 class FlowLoadError(FlowStorageError, ValueError):
     """A flow script or module does not yield the requested flow."""
+
+
+class NotAFlowError(FlowLoadError, TypeError):
+    """A ``"module:attribute"`` path names an object that is not a flow (nor makes one)."""
 
 
 class ResultLocationError(FlowStorageError, KeyError):
@@ -89,6 +101,15 @@ class CorruptFlowError(FlowStorageError, ValueError):
 
 class FlowDeserializationError(FlowStorageError, RuntimeError):
     """Unpickling a flow failed; the message names the likely cause."""
+
+
+class FlowParameterError(FlowStorageError, ValueError):
+    """A flow was run with a parameter it does not declare, or without a required one."""
+
+
+class SettingError(FlowStorageError, ValueError):
+    """An agent argument or an environment setting has a value that makes no sense; the
+    message names it and says what to give."""
 
 
 class BackendError(FlowStorageError, RuntimeError):
@@ -133,8 +154,9 @@ class RegistryUnavailableError(RegistryError, ConnectionError):
     """The registry database cannot be reached."""
 
 
-class FlowRunParameterError(RegistryError, ValueError):
-    """A flow run was given an unknown parameter or lacks a required one."""
+class FlowRunParameterError(RegistryError, FlowParameterError):
+    """A flow run was given an unknown parameter or lacks a required one (checked by the
+    registry when the run is created)."""
 
 
 class RegistryNameError(RegistryError, ValueError):

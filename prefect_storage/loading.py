@@ -10,9 +10,14 @@ from operator import attrgetter
 from .engine.context import context
 from .engine.flow import Flow
 from .engine.tasks import Task
-from .exceptions import FlowLoadError
+from .exceptions import FlowLoadError, NotAFlowError
 
-__all__ = ["extract_flow_from_file", "extract_flow_from_module"]
+__all__ = [
+    "extract_flow_from_file",
+    "extract_flow_from_module",
+    "flows_in_file",
+    "flows_in_importable",
+]
 
 
 def extract_flow_from_file(
@@ -34,19 +39,26 @@ def extract_flow_from_file(
         raise TypeError("`file_contents` must be string or bytes.")
     if file_path is not None:
         file_path = os.path.abspath(os.fspath(file_path))
-        try:
-            with open(file_path, "rb") as file:
-                file_contents = file.read()
-        except OSError as exc:
-            raise FlowLoadError(f"Cannot read flow script {file_path}: {exc.strerror}") from exc
+        return _pick(flows_in_file(file_path), flow_name, f"file {file_path}")
     assert file_contents is not None
-    return run_flow_script(file_contents, file_path, flow_name)
+    return run_flow_script(file_contents, None, flow_name)
 
 
 def run_flow_script(source: str | bytes, file_path: str | None, flow_name: str | None) -> Flow:
     """Execute ``source`` (from ``file_path`` if known) and pick the flow by name."""
     where = f"file {file_path}" if file_path else "file"
     return _pick(flows_in_script(source, file_path), flow_name, where)
+
+
+def flows_in_file(path: str | os.PathLike[str]) -> dict[str, Flow]:
+    """Execute the flow script at ``path``; its top-level flows by name, in definition order."""
+    file_path = os.path.abspath(os.fspath(path))
+    try:
+        with open(file_path, "rb") as file:
+            source = file.read()
+    except OSError as exc:
+        raise FlowLoadError(f"Cannot read flow script {file_path}: {exc.strerror}") from exc
+    return flows_in_script(source, file_path)
 
 
 def flows_in_script(source: str | bytes, file_path: str | None) -> dict[str, Flow]:
@@ -69,21 +81,20 @@ def flows_in_script(source: str | bytes, file_path: str | None) -> dict[str, Flo
     with context(loading_flow=True, local_script_path=file_path):
         try:
             exec(code, namespace)
-        except SystemExit as exc:
-            raise _exit_error(f"The flow script {label}", exc) from None
-        except Exception as exc:
-            raise FlowLoadError(
-                f"The flow script {label} raised {type(exc).__name__} while loading: {exc}"
-            ) from exc
+        except (SystemExit, Exception) as exc:
+            raise _load_error(f"The flow script {label}", exc) from exc
     return {value.name: value for value in namespace.values() if isinstance(value, Flow)}
 
 
-def _exit_error(what: str, exc: SystemExit) -> FlowLoadError:
-    """A script's ``sys.exit()`` while it is loaded would end the loading process silently."""
-    return FlowLoadError(
-        f"{what} called sys.exit({exc.code!r}) while being loaded; a flow file must not exit "
-        'at import (move that call under `if __name__ == "__main__":`).'
-    )
+def _load_error(what: str, exc: BaseException) -> FlowLoadError:
+    """What a flow file did wrong while it was executed for its flows; a ``sys.exit()``
+    would otherwise end the loading process silently."""
+    if isinstance(exc, SystemExit):
+        return FlowLoadError(
+            f"{what} called sys.exit({exc.code!r}) while being loaded; a flow file must not "
+            'exit at import (move that call under `if __name__ == "__main__":`).'
+        )
+    return FlowLoadError(f"{what} raised {type(exc).__name__} while loading: {exc}")
 
 
 def import_flow_module(module_name: str, flow_name: str | None = None) -> object:
@@ -95,8 +106,16 @@ def import_flow_module(module_name: str, flow_name: str | None = None) -> object
             f"Cannot import module {module_name!r} for flow {flow_name or module_name!r}: "
             f"{exc}. Make sure it is installed or on PYTHONPATH where the flow runs."
         ) from exc
-    except SystemExit as exc:
-        raise _exit_error(f"The flow module {module_name!r}", exc) from None
+    except (SystemExit, Exception) as exc:
+        raise _load_error(f"The flow module {module_name!r}", exc) from exc
+
+
+def flows_in_importable(module_name: str) -> dict[str, Flow]:
+    """Import ``module_name`` as a flow file is loaded (its ``flow.run()`` calls skipped);
+    the flows among its attributes, by name."""
+    with context(loading_flow=True):
+        module = import_flow_module(module_name)
+    return flows_in_module(module)
 
 
 def _pick(flows: dict[str, Flow], flow_name: str | None, where: str) -> Flow:
@@ -125,11 +144,16 @@ def extract_flow_from_module(module_str: str, flow_name: str | None = None) -> F
         except AttributeError:
             raise FlowLoadError(f"Failed to find flow at {module_str!r}") from None
         if isinstance(found, Task):
-            raise TypeError(f"Object at {module_str!r} is a Task not a `Flow`")
+            raise NotAFlowError(f"Object at {module_str!r} is a Task not a `Flow`")
         if callable(found) and not isinstance(found, Flow):
-            found = found()
+            try:
+                found = found()
+            except Exception as exc:  # a flow factory that fails, or needs arguments
+                raise FlowLoadError(
+                    f"Calling {module_str!r} to make the flow raised {type(exc).__name__}: {exc}"
+                ) from exc
         if not isinstance(found, Flow):
-            raise TypeError(f"Object at {module_str!r} is a {type(found)} not a `Flow`")
+            raise NotAFlowError(f"Object at {module_str!r} is a {type(found)} not a `Flow`")
         if flow_name is not None and found.name != flow_name:
             raise FlowLoadError(
                 f"Flow at {module_str!r} is named {found.name!r}, expected {flow_name!r}"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from .exceptions import StorageConfigError
+
 __all__ = ["DockerRun", "LocalRun", "RunConfig", "UniversalRun"]
 
 
@@ -32,12 +34,20 @@ class RunConfig:
 
     @staticmethod
     def deserialize(payload: dict[str, Any]) -> RunConfig:
+        """The run config :meth:`serialize` described; a bad payload is a
+        :class:`StorageConfigError` naming what is wrong."""
         kinds = {cls.__name__: cls for cls in (UniversalRun, LocalRun, DockerRun)}
-        fields = dict(payload)
-        kind = kinds.get(fields.pop("type", None))
+        name = payload.get("type") if isinstance(payload, dict) else None
+        kind = kinds.get(name) if isinstance(name, str) else None
         if kind is None:
-            raise ValueError(f"Unknown run config type {payload.get('type')!r}")
-        return kind(**fields)
+            raise StorageConfigError(
+                f"Unknown run config type {name!r}; known types: {', '.join(sorted(kinds))}."
+            )
+        fields = {key: value for key, value in payload.items() if key != "type"}
+        try:
+            return kind(**fields)
+        except TypeError as exc:  # a field the class does not take, or of the wrong type
+            raise StorageConfigError(f"Bad {name} payload: {exc}") from None
 
     def __eq__(self, other: object) -> bool:
         return type(self) is type(other) and vars(self) == vars(other)

@@ -20,7 +20,7 @@ from typing import Any
 
 from .config import home_dir
 from .engine.context import context
-from .exceptions import LocalStateError, SecretNotFoundError
+from .exceptions import LocalStateError, SecretAccessError, SecretNotFoundError
 from .fileio import atomic_write_bytes
 
 if sys.version_info >= (3, 11):
@@ -59,7 +59,7 @@ class Secret:
     def get(self) -> Any:
         """The secret's value, JSON-decoded when it parses; raises if it is set nowhere."""
         if context.get("flow") is not None:
-            raise ValueError(
+            raise SecretAccessError(
                 "Secrets should only be retrieved during a Flow run, not while building a Flow."
             )
         raw = _lookup(self.name)

@@ -24,6 +24,8 @@ from prefect_storage.engine import (
     context,
     task,
 )
+from prefect_storage.exceptions import FlowParameterError, SettingError
+from prefect_storage.secrets import ENV_PREFIX, Secret
 
 
 class DictResult:
@@ -172,14 +174,15 @@ def test_a_parameter_created_outside_the_block_joins_when_used() -> None:
 def test_missing_required_parameter_is_an_error_naming_it() -> None:
     with Flow("required") as flow:
         inc(Parameter("needed", required=True))
-    with pytest.raises(ValueError, match="'needed'"):
+    with pytest.raises(FlowParameterError, match="'needed'") as raised:
         flow.run()
+    assert isinstance(raised.value, ValueError)
 
 
 def test_unknown_parameter_is_an_error_listing_the_known_ones() -> None:
     with Flow("unknown") as flow:
         inc(Parameter("known", default=1))
-    with pytest.raises(ValueError, match=r"'typo'.*'known'"):
+    with pytest.raises(FlowParameterError, match=r"'typo'.*'known'"):
         flow.run(parameters={"typo": 1})
 
 
@@ -286,19 +289,23 @@ def test_task_code_sees_the_run_context() -> None:
     assert "flow_name" not in context  # the run's layers are gone afterwards
 
 
-def test_a_run_inside_the_with_block_does_not_look_like_building() -> None:
+def test_a_run_inside_the_with_block_does_not_look_like_building(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(ENV_PREFIX + "INSIDE_A_RUN", "resolved")
     seen: dict[str, Any] = {}
 
     @task
     def look() -> None:
-        seen.update(flow=context.get("flow"), running=context.get("running"))
+        seen.update(flow=context.get("flow"), secret=Secret("INSIDE_A_RUN").get())
 
     with Flow("run inside") as flow:
         look()
         assert context["flow"] is flow
         assert flow.run().is_successful()
-    # Secret.get refuses to resolve while a flow is being built, not while one runs.
-    assert seen == {"flow": None, "running": True}
+    # The run's context hides the flow being built, so Secret.get (which refuses while a
+    # flow is being built) resolves inside the run's tasks.
+    assert seen == {"flow": None, "secret": "resolved"}
 
 
 def test_context_layers_nest_and_restore() -> None:
@@ -413,6 +420,16 @@ def test_checkpointing_can_be_turned_off(monkeypatch: pytest.MonkeyPatch) -> Non
     assert result.store == {}
     flow.run()  # on by default
     assert result.store == {"inc": 2}
+
+
+def test_a_checkpointing_setting_that_is_no_boolean_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with Flow("unsure", result=DictResult("{task_name}")) as flow:
+        inc(1)
+    monkeypatch.setenv("PREFECT_STORAGE_CHECKPOINTING", "maybe")
+    with pytest.raises(SettingError, match=r"PREFECT_STORAGE_CHECKPOINTING.*'maybe'"):
+        flow.run()
 
 
 def test_an_existing_target_is_read_instead_of_running() -> None:

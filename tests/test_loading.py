@@ -11,8 +11,13 @@ from pathlib import Path
 import pytest
 
 from prefect_storage import Flow
-from prefect_storage.exceptions import FlowLoadError, FlowStorageError
-from prefect_storage.loading import extract_flow_from_file, extract_flow_from_module
+from prefect_storage.exceptions import FlowLoadError, FlowStorageError, NotAFlowError
+from prefect_storage.loading import (
+    extract_flow_from_file,
+    extract_flow_from_module,
+    flows_in_file,
+    flows_in_importable,
+)
 
 FLOW_SCRIPT = """\
 from prefect_storage import Flow, task
@@ -216,6 +221,13 @@ def test_a_missing_script_is_a_load_error_naming_it(tmp_path: Path) -> None:
     missing = tmp_path / "nowhere.py"
     with pytest.raises(FlowLoadError, match=r"nowhere\.py"):
         extract_flow_from_file(file_path=str(missing))
+    with pytest.raises(FlowLoadError, match=r"Cannot read flow script .*nowhere\.py"):
+        flows_in_file(missing)
+
+
+def test_flows_in_file_are_every_top_level_flow_in_definition_order(tmp_path: Path) -> None:
+    script = _write(tmp_path / "three.py", THREE_FLOWS)
+    assert list(flows_in_file(script)) == ["zeta", "alpha", "mid"]
 
 
 # -- extract_flow_from_module ---------------------------------------------------------------
@@ -308,6 +320,51 @@ def test_a_non_flow_attribute_is_a_type_error(package: str, attribute: str) -> N
     with pytest.raises(TypeError, match="not a `Flow`") as raised:
         extract_flow_from_module(f"{package}.{attribute}")
     assert attribute in str(raised.value)
+    assert isinstance(raised.value, NotAFlowError) and isinstance(raised.value, FlowLoadError)
+
+
+def test_a_failing_flow_factory_is_a_load_error() -> None:
+    with pytest.raises(FlowLoadError, match=r"Calling 'json:dumps' .*TypeError"):
+        extract_flow_from_module("json:dumps")
+
+
+def test_a_module_raising_at_import_is_a_load_error_naming_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _write(tmp_path / "raising_flows_module.py", "raise ValueError('bad at import')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    for load in (extract_flow_from_module, flows_in_importable):
+        with pytest.raises(
+            FlowLoadError, match="'raising_flows_module' raised ValueError"
+        ) as raised:
+            load("raising_flows_module")
+        assert "bad at import" in str(raised.value)
+
+
+def test_flows_in_importable_finds_every_flow_and_skips_run_calls(
+    package: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert sorted(flows_in_importable(f"{package}.multi")) == ["first", "second"]
+    name = _unique("runs_at_import")
+    _write(
+        tmp_path / f"{name}.py",
+        """\
+        from prefect_storage import Flow, task
+        ran = []
+
+        @task
+        def record():
+            ran.append(1)
+
+        with Flow("runs at import") as flow:
+            record()
+        flow.run()
+        """,
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.warns(UserWarning, match="flow.run"):
+        assert list(flows_in_importable(name)) == ["runs at import"]
+    assert sys.modules[name].ran == []
 
 
 def test_a_missing_attribute_is_named(package: str) -> None:

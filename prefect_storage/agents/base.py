@@ -34,14 +34,18 @@ import threading
 import time
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, TypeVar
 
-from ..exceptions import RegistryUnavailableError
+from ..backends import backend_class
+from ..config import HOME_ENV, home_dir
+from ..exceptions import RegistryUnavailableError, SettingError, StorageConfigError
 from ..registry import (
+    LEASE_SECONDS_ENV,
+    REGISTRY_URL_ENV,
     FlowRecord,
     FlowRegistry,
     FlowRunRecord,
@@ -65,6 +69,20 @@ MAX_BACKOFF_SECONDS = 30.0
 
 _CANCEL = "cancel"
 """The stop reason of a run cancelled with ``runs cancel`` (other reasons: signal names)."""
+
+
+def execute_command(run_id: str) -> list[str]:
+    """The arguments to a Python interpreter that execute flow run ``run_id`` in a fresh
+    process (``prefect-storage execute RUN_ID``), for every agent."""
+    return ["-m", "prefect_storage.cli", "execute", run_id]
+
+
+def runs_in_image(record: FlowRecord) -> bool:
+    """Whether the flow of ``record`` lives inside an image (only a Docker agent runs it)."""
+    try:
+        return backend_class(record.storage.get("type", "")).runs_in_image
+    except StorageConfigError:  # an unknown type: the run's own process reports it
+        return False
 
 
 class _Wakeup:
@@ -166,11 +184,11 @@ class Agent(ABC):
         grace_seconds: float = STOP_GRACE_SECONDS,
     ) -> None:
         if concurrency < 1:
-            raise ValueError("`concurrency` must be at least 1")
+            raise SettingError("`concurrency` must be at least 1")
         if lease_seconds is not None and not lease_seconds > 0:
-            raise ValueError("`lease_seconds` must be a positive number of seconds")
+            raise SettingError("`lease_seconds` must be a positive number of seconds")
         if not grace_seconds >= 0:
-            raise ValueError("`grace_seconds` must be zero or more seconds")
+            raise SettingError("`grace_seconds` must be zero or more seconds")
         host = {socket.gethostname()} if hostname_label else set()
         self.registry = registry or FlowRegistry()
         self.labels = sorted(set(labels or ()) | host)
@@ -203,7 +221,7 @@ class Agent(ABC):
         """Run until stopped (SIGINT, SIGTERM or :meth:`stop`), polling every
         ``poll_interval`` seconds; on return :attr:`stop_reason` says why."""
         if not poll_interval > 0:
-            raise ValueError("`poll_interval` must be a positive number of seconds")
+            raise SettingError("`poll_interval` must be a positive number of seconds")
         self._serve(poll_interval)
 
     def stop(self, reason: str = "stop requested") -> None:
@@ -492,6 +510,19 @@ class Agent(ABC):
     def _refusal(self, record: FlowRecord) -> str | None:
         """Why this agent cannot run flows like ``record`` (None when it can)."""
         return None
+
+    def _child_environment(
+        self, record: FlowRecord, inherited: Mapping[str, str]
+    ) -> dict[str, str]:
+        """For :meth:`_launch`: the environment of a run's process: ``inherited``, then where
+        the registry and the home folder are and the lease length, then the run config's
+        ``env``."""
+        environment = dict(inherited)
+        environment[REGISTRY_URL_ENV] = self.registry.url
+        environment[HOME_ENV] = str(home_dir())
+        environment[LEASE_SECONDS_ENV] = repr(self.lease_seconds)
+        environment.update(record.run_config.get("env") or {})
+        return environment
 
     @abstractmethod
     def _launch(self, run: FlowRunRecord, record: FlowRecord) -> tuple[int | str, str]:

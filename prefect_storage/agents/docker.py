@@ -6,16 +6,10 @@ import contextlib
 import os
 from typing import cast
 
-from ..config import HOME_ENV, home_dir
-from ..registry import (
-    LEASE_SECONDS_ENV,
-    REGISTRY_URL_ENV,
-    FlowRecord,
-    FlowRegistry,
-    FlowRunRecord,
-)
+from ..config import home_dir
+from ..registry import FlowRecord, FlowRegistry, FlowRunRecord
 from ..secrets import ENV_PREFIX
-from .base import STOP_GRACE_SECONDS, Agent
+from .base import STOP_GRACE_SECONDS, Agent, execute_command, runs_in_image
 
 
 class DockerAgent(Agent):
@@ -47,7 +41,7 @@ class DockerAgent(Agent):
 
     def _image(self, record: FlowRecord) -> str | None:
         storage = record.storage
-        if storage.get("type") == "Docker" and storage.get("image_name"):
+        if runs_in_image(record) and storage.get("image_name"):
             from ..backends.docker import Docker
             from ..storage import Storage
 
@@ -85,21 +79,11 @@ class DockerAgent(Agent):
         home = str(home_dir())
         # Secrets reach the run as the agent has them (environment, or the secrets file in
         # the mounted home folder); none is ever written into an image.
-        environment = {
-            name: value for name, value in os.environ.items() if name.startswith(ENV_PREFIX)
-        }
-        environment.update(
-            {
-                REGISTRY_URL_ENV: self.registry.url,
-                HOME_ENV: home,
-                LEASE_SECONDS_ENV: repr(self.lease_seconds),
-            }
-        )
-        environment.update(record.run_config.get("env") or {})
+        secrets = {name: value for name, value in os.environ.items() if name.startswith(ENV_PREFIX)}
         container = client.containers.run(
             self._image(record),
-            in_image_python("-m", "prefect_storage.cli", "execute", run.id),
-            environment=environment,
+            in_image_python(*execute_command(run.id)),
+            environment=self._child_environment(record, secrets),
             network_mode=self.network,
             volumes=self._volumes(home),
             detach=True,

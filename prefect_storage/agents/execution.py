@@ -1,4 +1,5 @@
-"""Execute one flow run (in the fresh process an agent starts): load, verify, run, record."""
+"""Execute one flow run (in the fresh process an agent starts): load, verify, run, record;
+and :func:`run_stored_flow`, the loading and running that ``execute --flow`` shares."""
 
 from __future__ import annotations
 
@@ -6,15 +7,19 @@ import logging
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..engine.context import context
 from ..engine.runner import FlowRunner
 from ..exceptions import RegistryUnavailableError
 from ..registry import FlowRegistry, RunState, lease_seconds_from_env
 from ..secrets import redact_urls
+
+if TYPE_CHECKING:
+    from ..engine.flow import Flow
+    from ..engine.state import State
 
 T = TypeVar("T")
 
@@ -88,6 +93,31 @@ class LeaseKeeper(threading.Thread):
         self._done.set()
 
 
+def run_stored_flow(
+    payload: dict[str, Any],
+    flow_name: str,
+    parameters: Mapping[str, Any] | None = None,
+    *,
+    expected_sha256: str | None = None,
+    flow_run_id: str | None = None,
+) -> tuple[Flow, State]:
+    """Load flow ``flow_name`` from the serialized storage ``payload`` and run it here.
+
+    The storage's secrets are resolved first and are in the run's context while the flow
+    is loaded and run; ``expected_sha256`` refuses a flow whose stored bytes differ;
+    ``flow_run_id`` names the run in its context (else the run gets a fresh id). Loading
+    errors raise; a failing task does not (it is in the returned state).
+    """
+    from ..backends.base import Storage
+    from ..secrets import resolve_secrets
+
+    storage = Storage.deserialize(payload)
+    run_context = {"flow_run_id": flow_run_id} if flow_run_id else {}
+    with context(secrets=resolve_secrets(storage.secrets), **run_context):
+        flow = storage.get_flow(flow_name, expected_sha256=expected_sha256)
+        return flow, FlowRunner(flow).run(parameters=parameters, context=run_context)
+
+
 def execute_flow_run(
     run_id: str,
     registry: FlowRegistry | None = None,
@@ -100,9 +130,6 @@ def execute_flow_run(
     process; ``on_cancel`` is called if it is cancelled meanwhile (the CLI exits). A run
     that is no longer Scheduled or Claimed (cancelled, or already started) is not run.
     """
-    from ..secrets import resolve_secrets
-    from ..storage import Storage
-
     registry = registry or FlowRegistry()
     handler = RegistryLogHandler(registry, run_id)
     package_logger = logging.getLogger("prefect_storage")
@@ -123,20 +150,20 @@ def execute_flow_run(
         keeper.start()
         not_final = [RunState.SCHEDULED, *RunState.LEASED]
         try:
-            storage = Storage.deserialize(record.storage)
-            secrets = resolve_secrets(storage.secrets)
-            with context(secrets=secrets, flow_run_id=run_id):
-                logger.info(
-                    "Loading flow %r version %d from %s storage (sha256 %s)",
-                    record.name,
-                    record.version,
-                    storage.name,
-                    record.sha256,
-                )
-                flow = storage.get_flow(record.name, expected_sha256=record.sha256)
-                state = FlowRunner(flow).run(
-                    parameters=run.parameters, context={"flow_run_id": run_id}
-                )
+            logger.info(
+                "Loading flow %r version %d from %s storage (sha256 %s)",
+                record.name,
+                record.version,
+                record.storage.get("type"),
+                record.sha256,
+            )
+            flow, state = run_stored_flow(
+                record.storage,
+                record.name,
+                run.parameters,
+                expected_sha256=record.sha256,
+                flow_run_id=run_id,
+            )
         except Exception as exc:
             message = f"Failed to load and execute flow run: {exc}"
             logger.error(message)

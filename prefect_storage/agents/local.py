@@ -8,12 +8,8 @@ import signal
 import subprocess
 import sys
 
-from ..config import HOME_ENV, home_dir
-from ..registry import LEASE_SECONDS_ENV, REGISTRY_URL_ENV, FlowRecord, FlowRunRecord
-from .base import Agent
-
-IMAGE_STORAGES = {"Docker"}
-"""Storage types whose flows live inside an image: a local process cannot load them."""
+from ..registry import FlowRecord, FlowRunRecord
+from .base import Agent, execute_command, runs_in_image
 
 
 class LocalAgent(Agent):
@@ -22,25 +18,20 @@ class LocalAgent(Agent):
     kind = "local-agent"
 
     def _refusal(self, record: FlowRecord) -> str | None:
-        kind = record.storage.get("type")
-        if kind in IMAGE_STORAGES:
+        if runs_in_image(record):
             return (
-                f"Unsupported Storage type: {kind}; the flow lives in an image, so a Docker "
-                "agent (`prefect-storage agent docker`) must run it, not a local agent."
+                f"Unsupported Storage type: {record.storage['type']}; the flow lives in an "
+                "image, so a Docker agent (`prefect-storage agent docker`) must run it, not a "
+                "local agent."
             )
         return None
 
     def _launch(self, run: FlowRunRecord, record: FlowRecord) -> tuple[int | str, str]:
-        env = dict(os.environ)
-        env[REGISTRY_URL_ENV] = self.registry.url
-        env[HOME_ENV] = str(home_dir())
-        env[LEASE_SECONDS_ENV] = repr(self.lease_seconds)
-        env.update(record.run_config.get("env") or {})
         # Its own session: a signal to the agent's group (Ctrl-C, systemd) reaches only the
         # agent, which stops the run itself; and the agent can signal the run's whole group.
         process = subprocess.Popen(
-            [sys.executable, "-m", "prefect_storage.cli", "execute", run.id],
-            env=env,
+            [sys.executable, *execute_command(run.id)],
+            env=self._child_environment(record, os.environ),
             cwd=record.run_config.get("working_dir") or None,
             stdin=subprocess.DEVNULL,
             stderr=subprocess.PIPE,

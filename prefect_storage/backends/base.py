@@ -45,6 +45,9 @@ class Storage(ABC):
     serialized_fields: ClassVar[tuple[str, ...]] = ()
     """Constructor arguments that ``serialize()`` records and ``deserialize()`` passes back."""
 
+    runs_in_image: ClassVar[bool] = False
+    """Whether the flows live inside an image, so only a Docker agent can run them."""
+
     _transient: ClassVar[tuple[str, ...]] = ("_flows", "flows", "digests")
     """Attributes left out when a storage is pickled along with a flow: clients, sibling
     flows, and where flows were put (so identical flows pickle to identical bytes)."""

@@ -1,53 +1,10 @@
-"""The ``prefect-storage`` command: one module per command group."""
+"""The ``prefect-storage`` command: :func:`main` (in :mod:`.app`) and one module per command
+group, each imported here for the commands it adds."""
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
-import click
-
-from ..exceptions import FlowStorageError
-
-
-class _Main(click.Group):
-    """Turns our typed errors into one-line messages and a non-zero exit."""
-
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except (FlowStorageError, ValueError, TypeError) as exc:
-            raise click.ClickException(
-                " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
-                or repr(exc)
-            ) from None
-
-
-@click.group(cls=_Main, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="prefect-storage")
-def main() -> None:
-    """Store flow definitions durably and load exactly those flows back at run time."""
-
-
-def parse_parameters(pairs: tuple[str, ...]) -> dict[str, Any]:
-    """``KEY=VALUE`` pairs; values are JSON when they parse (``n=3`` is the number 3)."""
-    parameters: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, raw = pair.partition("=")
-        if not sep or not key:
-            raise click.BadParameter(f"{pair!r} is not KEY=VALUE", param_hint="-p")
-        try:
-            parameters[key] = json.loads(raw)
-        except ValueError:
-            parameters[key] = raw
-    return parameters
-
-
-def echo_json(value: Any) -> None:
-    click.echo(json.dumps(value, default=str, indent=2))
-
-
-from . import agent, demo, flows, register, registry, secret  # noqa: E402  (they add commands)
+from . import agent, demo, flows, register, registry, secret
+from .app import echo_json, main, parse_parameters
 
 __all__ = [
     "agent",

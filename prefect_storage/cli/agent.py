@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from ..exceptions import StorageConfigError
 from ..registry import DEFAULT_LEASE_SECONDS, LEASE_SECONDS_ENV
-from . import echo_json, main, parse_parameters
+from .app import echo_json, main, parse_parameters
 
 if TYPE_CHECKING:
     from ..agents import Agent
@@ -198,15 +199,14 @@ def execute(
     if flow_name is None:
         raise click.UsageError("Give a RUN_ID, or --flow with a serialized storage.")
 
-    from ..engine.context import context
-    from ..engine.runner import FlowRunner
-    from ..secrets import resolve_secrets
-    from ..storage import Storage
+    from ..agents.execution import run_stored_flow
 
-    storage = Storage.deserialize(json.loads(storage_json or sys.stdin.read()))
-    with context(secrets=resolve_secrets(storage.secrets)):
-        flow = storage.get_flow(flow_name, expected_sha256=expected_sha256)
-        state = FlowRunner(flow).run(parameters=parse_parameters(params))
+    flow, state = run_stored_flow(
+        _storage_payload(storage_json),
+        flow_name,
+        parse_parameters(params),
+        expected_sha256=expected_sha256,
+    )
     tasks = {task.name: task_state for task, task_state in state.result.items()}
     if as_json:
         echo_json(
@@ -225,6 +225,18 @@ def execute(
         for name, task_state in tasks.items():
             click.echo(f"  {name}: {type(task_state).__name__} -> {task_state.result!r}")
     sys.exit(0 if state.is_successful() else 1)
+
+
+def _storage_payload(storage_json: str | None) -> Any:
+    """``--storage``, else stdin, as JSON (what ``Storage.serialize()`` returned)."""
+    source = "--storage" if storage_json else "stdin"
+    try:
+        return json.loads(storage_json or sys.stdin.read())
+    except ValueError as exc:
+        raise StorageConfigError(
+            f"The serialized storage ({source}) is not JSON: {exc}; give the JSON that "
+            "Storage.serialize() returns."
+        ) from None
 
 
 def _jsonable(value: object) -> object:

@@ -7,7 +7,7 @@ import tempfile
 
 import click
 
-from . import main
+from .app import main
 
 
 @main.command()

@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from . import echo_json, main, parse_parameters
+from .app import echo_json, main, parse_parameters
 
 _SENSITIVE_KEY = re.compile(
     r"token|passw|authorization|credential|api[-_]?key|secret|cookie|session", re.I

@@ -8,37 +8,29 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from ..exceptions import FlowLoadError
-from . import echo_json, main
+from .app import echo_json, main, one_line
 
 if TYPE_CHECKING:
     from rich.progress import Progress
 
+    from ..backends.base import Storage
     from ..engine.flow import Flow
     from ..registry import FlowRegistry
-    from ..storage import Storage
 
 
 def load_flows(target: str) -> list[tuple[Flow, Storage]]:
     """The flows of a ``.py`` file or an importable module, each with its default storage."""
-    from ..engine.context import context
-    from ..loading import flows_in_module, flows_in_script, import_flow_module
+    from ..loading import flows_in_file, flows_in_importable
     from ..storage import Local, Module
 
     if target.endswith(".py") or os.path.isfile(target):
         path = os.path.abspath(target)
-        try:
-            with open(path, "rb") as file:
-                source = file.read()
-        except OSError as exc:
-            raise FlowLoadError(f"Cannot read {target}: {exc.strerror}") from None
-        flows = flows_in_script(source, path)
+        flows = flows_in_file(path)
 
         def default_storage() -> Storage:
             return Local(path=path, stored_as_script=True)
     else:
-        with context(loading_flow=True):
-            module = import_flow_module(target)
-        flows = flows_in_module(module)
+        flows = flows_in_importable(target)
 
         def default_storage() -> Storage:
             return Module(target)
@@ -116,7 +108,7 @@ def _store_all(
             raise  # Ctrl-C: the uploads are removed, the interrupt stays an interrupt
         note = f" (removed what was stored for {_names(removed)})" if removed else ""
         raise click.ClickException(
-            f"Nothing was registered: storing flow {flow.name!r} failed{note}: " + _one_line(exc)
+            f"Nothing was registered: storing flow {flow.name!r} failed{note}: " + one_line(exc)
         ) from None
     return stored
 
@@ -136,7 +128,7 @@ def _record_all(
             missing = [f.name for f, _ in stored[index:]]
             raise click.ClickException(
                 f"Registered {_names(done) if done else 'none'}; NOT registered "
-                f"{_names(missing)}: recording {flow.name!r} failed: {_one_line(exc)}"
+                f"{_names(missing)}: recording {flow.name!r} failed: {one_line(exc)}"
             ) from None
         results.append(
             {
@@ -156,7 +148,7 @@ def _record_all(
 
 def _remove_uploads(stored: list[Flow], registry: FlowRegistry) -> list[str]:
     """Delete the uploads of ``stored`` that no registered version points at."""
-    from ..storage.base import BlobStorage
+    from ..backends.base import BlobStorage
 
     removed = []
     registered: dict[str, set[str]] = {}
@@ -181,7 +173,3 @@ def _remove_uploads(stored: list[Flow], registry: FlowRegistry) -> list[str]:
 
 def _names(names: list[str]) -> str:
     return ", ".join(repr(n) for n in names)
-
-
-def _one_line(exc: BaseException) -> str:
-    return " ".join(line.strip() for line in str(exc).splitlines() if line.strip()) or repr(exc)

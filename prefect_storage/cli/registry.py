@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import click
 
-from . import echo_json, main
+from .app import echo_json, main
 
 
 @main.group()

@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from . import main
+from .app import main
 
 
 @main.group()

@@ -175,14 +175,8 @@ class Flow:
     def upstream_tasks(self, task: Task) -> set[Task]:
         return {edge.upstream for edge in self._edges_in[task]}
 
-    def downstream_tasks(self, task: Task) -> set[Task]:
-        return {edge.downstream for edge in self._edges_out[task]}
-
     def edges_to(self, task: Task) -> set[Edge]:
         return set(self._edges_in[task])
-
-    def edges_from(self, task: Task) -> set[Edge]:
-        return set(self._edges_out[task])
 
     def terminal_tasks(self) -> set[Task]:
         """Tasks nothing depends on: the flow run's reference tasks."""

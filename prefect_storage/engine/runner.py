@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
+from ..exceptions import FlowParameterError, SettingError
 from .context import context as run_context
 from .state import Cached, Failed, State, Success, TriggerFailed
 from .tasks import Task
@@ -43,7 +44,8 @@ class FlowRunner:
         parameters: Mapping[str, Any] | None = None,
         context: Mapping[str, Any] | None = None,
     ) -> State:
-        """Run every task; bad ``parameters`` raise ``ValueError`` before anything runs.
+        """Run every task; bad ``parameters`` raise :class:`FlowParameterError` (a
+        ``ValueError``) before anything runs.
 
         ``context`` adds keys to the run context (e.g. ``secrets``, ``flow_run_id``,
         ``checkpointing``, ``scheduled_start_time``).
@@ -67,13 +69,13 @@ class FlowRunner:
         known = ", ".join(repr(name) for name in sorted(declared)) or "none"
         unknown = sorted(set(given) - set(declared))
         if unknown:
-            raise ValueError(
+            raise FlowParameterError(
                 f"Unknown parameter(s) {', '.join(map(repr, unknown))} for flow "
                 f"{self.flow.name!r}; its parameters are: {known}"
             )
         missing = sorted(name for name, p in declared.items() if p.required and name not in given)
         if missing:
-            raise ValueError(
+            raise FlowParameterError(
                 f"Required parameter(s) {', '.join(map(repr, missing))} of flow "
                 f"{self.flow.name!r} were not provided"
             )
@@ -97,8 +99,8 @@ class FlowRunner:
             layer["checkpointing"] = _checkpointing_default()
         layer.update(given)
         # Not overridable: tasks calling tasks must not bind into a flow being built, and
-        # ``running`` tells ``Secret.get`` that a run (not a build) is under way.
-        layer.update(flow_name=self.flow.name, parameters=parameters, flow=None, running=True)
+        # ``Secret.get`` refuses while ``flow`` names a flow (a build, not a run).
+        layer.update(flow_name=self.flow.name, parameters=parameters, flow=None)
         return layer
 
     def _run_task(self, task: Task, states: Mapping[Task, State]) -> State:
@@ -251,4 +253,4 @@ def _checkpointing_default() -> bool:
         return True
     if raw in _FALSE:
         return False
-    raise ValueError(f"{CHECKPOINTING_ENV} must be true or false, got {raw!r}")
+    raise SettingError(f"{CHECKPOINTING_ENV} must be true or false, got {raw!r}")

@@ -31,12 +31,6 @@ class State:
         self.result = result
         self.location = location
 
-    def is_pending(self) -> bool:
-        return isinstance(self, Pending)
-
-    def is_running(self) -> bool:
-        return isinstance(self, Running)
-
     def is_successful(self) -> bool:
         return isinstance(self, Success)
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
+from .._deps import import_optional
 from ..config import home_dir
 from ..exceptions import (
     FlowRunParameterError,
@@ -180,6 +181,8 @@ class FlowRegistry:
         connect_args: dict[str, Any] = {}
         if url.drivername in ("postgresql", "postgres"):
             url = url.set(drivername="postgresql+psycopg")
+        if url.drivername == "postgresql+psycopg":
+            import_optional("psycopg", "postgres")  # a missing driver names its extra
         if url.get_backend_name() == "postgresql":
             connect_args["connect_timeout"] = 5
         if url.get_backend_name() == "sqlite":
@@ -188,10 +191,10 @@ class FlowRegistry:
                 os.makedirs(os.path.dirname(os.path.abspath(url.database)), exist_ok=True)
         try:
             engine = create_engine(url, connect_args=connect_args, pool_pre_ping=True)
-        except ImportError as exc:
+        except ImportError as exc:  # another dialect's driver (the registry needs no other)
             raise RegistryError(
-                f"The driver for {url.get_backend_name()} is not installed ({exc.name}); for "
-                "PostgreSQL: pip install 'prefect-storage[postgres]'"
+                f"The driver for {url.drivername} is not installed ({exc.name}); the registry "
+                "runs on SQLite or PostgreSQL (pip install 'prefect-storage[postgres]')"
             ) from None
         if url.get_backend_name() == "sqlite":
 

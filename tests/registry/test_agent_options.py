@@ -8,7 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from prefect_storage.agents import DockerAgent, LocalAgent
+from prefect_storage.agents.base import execute_command
+from prefect_storage.config import HOME_ENV, home_dir
 from prefect_storage.engine.flow import Flow
+from prefect_storage.exceptions import SettingError
 from prefect_storage.registry import (
     LEASE_SECONDS_ENV,
     REGISTRY_URL_ENV,
@@ -95,3 +99,40 @@ def test_agent_once_on_an_unreachable_registry_is_a_one_line_error(
         cli("agent", "local", "--once", **{REGISTRY_URL_ENV: unreachable_registry_url})
     )
     assert "registry" in message and "127.0.0.1" in message
+
+
+@pytest.mark.parametrize(
+    ("argument", "value"),
+    [("concurrency", 0), ("lease_seconds", 0.0), ("lease_seconds", -3.0), ("grace_seconds", -1.0)],
+)
+def test_nonsensical_agent_arguments_are_setting_errors_naming_them(
+    argument: str, value: float, registry: FlowRegistry
+) -> None:
+    for make in (LocalAgent, DockerAgent):
+        with pytest.raises(SettingError, match=f"`{argument}`") as raised:
+            make(registry=registry, **{argument: value})
+        assert isinstance(raised.value, ValueError)
+    with pytest.raises(SettingError, match="`poll_interval`"):
+        LocalAgent(registry=registry).start(poll_interval=0)
+
+
+def test_both_agents_build_a_run_environment_alike(registry: FlowRegistry) -> None:
+    record = registry.register_flow(
+        "with-env",
+        storage={"type": "Local", "flows": {"with-env": "/nowhere"}, "secrets": []},
+        sha256=None,
+        run_config={"type": "LocalRun", "env": {"FROM_RUN_CONFIG": "1", "KEPT": "run config"}},
+    )
+    agent = LocalAgent(registry=registry, lease_seconds=7.5)
+    environment = agent._child_environment(record, {"INHERITED": "x", "KEPT": "inherited"})
+    assert environment == {
+        "INHERITED": "x",
+        "KEPT": "run config",  # the run config has the last word
+        "FROM_RUN_CONFIG": "1",
+        REGISTRY_URL_ENV: registry.url,
+        HOME_ENV: str(home_dir()),
+        LEASE_SECONDS_ENV: "7.5",
+    }
+    docker = DockerAgent(registry=registry, lease_seconds=7.5)
+    assert docker._child_environment(record, {"INHERITED": "x", "KEPT": "inherited"}) == environment
+    assert execute_command("run-1") == ["-m", "prefect_storage.cli", "execute", "run-1"]

@@ -338,3 +338,33 @@ def test_demo_without_home_uses_a_new_temporary_home(cli: CLI, tmp_path: Path) -
     assert done.returncode == 0, (done.stdout, done.stderr)
     assert "Success" in done.stdout
     assert any(p.name.startswith("prefect-storage-demo-") for p in tmp_path.iterdir())
+
+
+# -- the command's own structure -------------------------------------------------------------------
+def test_the_entry_point_has_every_command_and_no_module_imports_the_package_back() -> None:
+    import ast
+
+    import prefect_storage.cli as cli_package
+    from prefect_storage.cli import main  # the console script's `prefect_storage.cli:main`
+
+    assert {
+        "agent",
+        "demo",
+        "execute",
+        "flows",
+        "register",
+        "registry",
+        "run",
+        "runs",
+        "secret",
+    } <= set(main.commands)
+    for module in Path(cli_package.__file__).parent.glob("*.py"):
+        if module.name in ("__init__.py", "__main__.py"):
+            continue
+        tree = ast.parse(module.read_text())
+        back = [
+            node.lineno
+            for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom) and node.level == 1 and node.module is None
+        ]
+        assert back == [], f"{module.name} imports the cli package back at lines {back}"

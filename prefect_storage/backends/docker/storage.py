@@ -40,6 +40,7 @@ class Docker(BlobStorage):
     """
 
     serialized_fields = ("registry_url", "image_name", "image_tag", "path", "stored_as_script")
+    runs_in_image = True
     _transient = (*BlobStorage._transient, "_push")
 
     def __init__(
