@@ -23,9 +23,6 @@ class BucketStorage(BlobStorage):
     _fixed_key_argument: ClassVar[str] = "key"
     """The constructor argument naming one object for every flow (``key``/``blob_name``)."""
 
-    _service: ClassVar[str] = ""
-    """How users name the service in messages (``S3``, ``GCS``, ``Azure``)."""
-
     def __init__(
         self,
         fixed_key: str | None,
@@ -45,8 +42,8 @@ class BucketStorage(BlobStorage):
         if self.stored_as_script and not self.local_script_path and not self._fixed_key:
             raise StorageConfigError(
                 f"A `{self._fixed_key_argument}` must be provided to show where flow `.py` "
-                f"file is stored in {self._service} or provide a `local_script_path` pointing "
-                "to a local script that contains the flow."
+                f"file is stored in {self.transport.service} or provide a `local_script_path` "
+                "pointing to a local script that contains the flow."
             )
         return super().build()
 

@@ -111,6 +111,10 @@ class Client(ABC):
         """An error that needs its own wording (a missing bucket, no credentials, ...)."""
         return None
 
+    def _endpoint(self, exc: Exception) -> str:
+        """Where the unanswered request was going, when ``exc`` says (named in the message)."""
+        return ""
+
     @final
     def translate(
         self, exc: Exception, what: str, *, not_found: type[FlowStorageError] = FlowNotFoundError
@@ -137,9 +141,11 @@ class Client(ABC):
                 not_found=not_found,
             )
         if self._unreachable(exc):
+            endpoint = self._endpoint(exc)
+            at = f" at {endpoint}" if endpoint else ""
             hint = f"; {self.reach_hint}" if self.reach_hint else ""
             return BackendUnavailableError(
-                f"{what}: cannot reach {self.service} ({type(exc).__name__}){hint}."
+                f"{what}: cannot reach {self.service}{at} ({type(exc).__name__}){hint}."
             )
         raise exc
 

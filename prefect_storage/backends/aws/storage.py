@@ -1,11 +1,14 @@
-"""``S3``: flows as objects in an Amazon S3 (or S3-compatible) bucket."""
+"""``S3``: flows as objects in an Amazon S3 (or S3-compatible) bucket; ``CodeCommit``: flow
+scripts read from an AWS CodeCommit repository."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from ..clients.aws import boto_client, check_client_options, translated_errors
-from ..storage.base import BucketStorage
+from ..bucket import BucketStorage
+from ..repo import RepoStorage
+from .result import S3Result
+from .transport import CodeCommitTransport, S3Transport, check_client_options
 
 
 class S3(BucketStorage):
@@ -18,7 +21,6 @@ class S3(BucketStorage):
     """
 
     serialized_fields = ("bucket", "key", "stored_as_script", "client_options")
-    _service = "S3"
 
     def __init__(
         self,
@@ -30,16 +32,17 @@ class S3(BucketStorage):
         upload_options: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
-        from ..results.s3 import S3Result
-
         if not isinstance(bucket, str) or not bucket:
             raise TypeError("`bucket` must be the name of an S3 bucket")
         self.bucket = bucket
         self.key = key
         self.client_options = check_client_options(client_options)
+        self._transport = self._make_transport()
         self.upload_options = dict(upload_options or {})
         if kwargs.get("result") is None:
-            kwargs["result"] = S3Result(bucket, boto3_kwargs=self.client_options)
+            kwargs["result"] = S3Result(
+                bucket, boto3_kwargs=self.client_options, transport=self._transport
+            )
         super().__init__(
             fixed_key=key,
             local_script_path=local_script_path,
@@ -47,34 +50,37 @@ class S3(BucketStorage):
             **kwargs,
         )
 
-    def _make_client(self) -> Any:
-        return boto_client("s3", self.client_options, self.retry_policy)
+    def _make_transport(self) -> S3Transport:
+        return S3Transport(self.bucket, self.client_options)
 
-    def _url(self, location: str) -> str:
-        return f"s3://{self.bucket}/{location}"
 
-    def _put(self, location: str, data: bytes) -> None:
-        with translated_errors(f"Uploading to {self._url(location)}", self.bucket):
-            self.client.put_object(
-                Bucket=self.bucket, Key=location, Body=data, **self.upload_options
-            )
+class CodeCommit(RepoStorage):
+    """Run the script at ``path`` in CodeCommit repository ``repo``.
 
-    def _get(self, location: str) -> bytes:
-        self.logger.info("Downloading flow from %s", self._url(location))
-        with translated_errors(f"Downloading {self._url(location)}", self.bucket):
-            response = self.client.get_object(Bucket=self.bucket, Key=location)
-            with response["Body"] as body:
-                data: bytes = body.read()
-        self.logger.info(
-            "Flow successfully downloaded. ETag: %s, LastModified: %s, VersionId: %s",
-            response.get("ETag"),
-            response.get("LastModified"),
-            response.get("VersionId"),
-        )
-        return data
+    ``commit`` is a commit specifier (SHA, branch, tag or full ref; default: the default
+    branch head), resolved to a commit SHA at build. Credentials as for ``S3``.
+    """
 
-    def _delete(self, location: str) -> None:
-        try:
-            self.client.delete_object(Bucket=self.bucket, Key=location)
-        except Exception:  # best effort: the build is failing for its own reason
-            self.logger.warning("Could not remove %s", self._url(location))
+    serialized_fields = ("repo", "path", "commit", "client_options", "commit_sha")
+
+    def __init__(
+        self,
+        repo: str,
+        path: str | None = None,
+        commit: str | None = None,
+        client_options: dict[str, Any] | None = None,
+        commit_sha: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self.repo = repo
+        self.commit = commit
+        self.client_options = check_client_options(client_options)
+        super().__init__(path=path, commit_sha=commit_sha, **kwargs)
+        self._transport = self._make_transport()
+
+    @property
+    def requested_ref(self) -> str | None:
+        return self.commit
+
+    def _make_transport(self) -> CodeCommitTransport:
+        return CodeCommitTransport(self.repo, self.path, self.client_options)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..clients.azure import blob_service, connection_string, translated_errors
-from ..storage.base import BucketStorage
+from ..bucket import BucketStorage
+from .result import AzureResult
+from .transport import AzureTransport
 
 
 class Azure(BucketStorage):
@@ -18,7 +19,6 @@ class Azure(BucketStorage):
 
     serialized_fields = ("container", "connection_string_secret", "blob_name", "stored_as_script")
     _fixed_key_argument = "blob_name"
-    _service = "Azure"
 
     def __init__(
         self,
@@ -30,17 +30,18 @@ class Azure(BucketStorage):
         local_script_path: str | None = None,
         **kwargs: Any,
     ) -> None:
-        from ..results.azure import AzureResult
-
         if not isinstance(container, str) or not container:
             raise TypeError("`container` must be the name of an Azure Blob Storage container")
         self.container = container
         self.connection_string_secret = connection_string_secret
         self.blob_name = blob_name
         self.overwrite = overwrite
+        self._transport = self._make_transport()
         if kwargs.get("result") is None:
             kwargs["result"] = AzureResult(
-                container, connection_string_secret=connection_string_secret
+                container,
+                connection_string_secret=connection_string_secret,
+                transport=self._transport,
             )
         super().__init__(
             fixed_key=blob_name,
@@ -49,26 +50,5 @@ class Azure(BucketStorage):
             **kwargs,
         )
 
-    def _make_client(self) -> Any:
-        return blob_service(connection_string(self.connection_string_secret), self.retry_policy)
-
-    def _blob(self, location: str) -> Any:
-        return self.client.get_blob_client(container=self.container, blob=location)
-
-    def _put(self, location: str, data: bytes) -> None:
-        what = f"Uploading blob {location!r} to container {self.container!r}"
-        with translated_errors(what, self.container):
-            self._blob(location).upload_blob(data, overwrite=self.overwrite)
-
-    def _get(self, location: str) -> bytes:
-        self.logger.info("Downloading %s from %s", location, self.container)
-        what = f"Downloading blob {location!r} from container {self.container!r}"
-        with translated_errors(what, self.container):
-            data: bytes = self._blob(location).download_blob().readall()
-        return data
-
-    def _delete(self, location: str) -> None:
-        try:
-            self._blob(location).delete_blob()
-        except Exception:  # best effort: the build is failing for its own reason
-            self.logger.warning("Could not remove blob %r from %s", location, self.container)
+    def _make_transport(self) -> AzureTransport:
+        return AzureTransport(self.container, self.connection_string_secret)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..clients.gcp import storage_client, translated_errors, upload
-from ..storage.base import BucketStorage
+from ..bucket import BucketStorage
+from .result import GCSResult
+from .transport import GCSTransport
 
 
 class GCS(BucketStorage):
@@ -16,7 +17,6 @@ class GCS(BucketStorage):
     """
 
     serialized_fields = ("bucket", "key", "project", "stored_as_script")
-    _service = "GCS"
 
     def __init__(
         self,
@@ -27,15 +27,14 @@ class GCS(BucketStorage):
         local_script_path: str | None = None,
         **kwargs: Any,
     ) -> None:
-        from ..results.gcs import GCSResult
-
         if not isinstance(bucket, str) or not bucket:
             raise TypeError("`bucket` must be the name of a GCS bucket")
         self.bucket = bucket
         self.key = key
         self.project = project
+        self._transport = self._make_transport()
         if kwargs.get("result") is None:
-            kwargs["result"] = GCSResult(bucket=bucket)
+            kwargs["result"] = GCSResult(bucket=bucket, transport=self._transport)
         super().__init__(
             fixed_key=key,
             local_script_path=local_script_path,
@@ -43,27 +42,5 @@ class GCS(BucketStorage):
             **kwargs,
         )
 
-    def _make_client(self) -> Any:
-        return storage_client(self.project)
-
-    def _blob(self, location: str) -> Any:
-        # bucket() and blob() make no request: a download is exactly one GET.
-        return self.client.bucket(self.bucket).blob(location)
-
-    def _put(self, location: str, data: bytes) -> None:
-        what = f"Uploading to gs://{self.bucket}/{location}"
-        upload(self._blob(location), data, what, self.bucket, self.retry_policy.attempt_timeout)
-
-    def _get(self, location: str) -> bytes:
-        self.logger.info("Downloading %s from %s", location, self.bucket)
-        with translated_errors(f"Downloading gs://{self.bucket}/{location}", self.bucket):
-            data: bytes = self._blob(location).download_as_bytes(
-                retry=None, timeout=self.retry_policy.attempt_timeout
-            )
-        return data
-
-    def _delete(self, location: str) -> None:
-        try:
-            self._blob(location).delete(retry=None)
-        except Exception:  # best effort: the build is failing for its own reason
-            self.logger.warning("Could not remove gs://%s/%s", self.bucket, location)
+    def _make_transport(self) -> GCSTransport:
+        return GCSTransport(self.bucket, self.project)

@@ -1,0 +1,5 @@
+"""Old home of ``GCSResult``, kept for flow pickles that name it."""
+
+from ..backends.gcp import GCSResult
+
+__all__ = ["GCSResult"]
