@@ -276,7 +276,10 @@ class CodeCommitTransport(AWSClient, RepoTransport):
         return response
 
     def _resolve(self, ref: str | None) -> str:
-        return str(self._get_file(self.path, ref)["commitId"])
+        # Resolved by reading the script, so a failure names the repository and the script.
+        where = f"{self.url(self.path)!r} at {ref or 'the default branch'}"
+        with self.translating(f"Resolving the commit of {where}"):
+            return str(self._get_file(self.path, ref)["commitId"])
 
     def _read(self, path: str, ref: str | None) -> bytes:
         data: bytes = self._get_file(path, ref)["fileContent"]
