@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..exceptions import FlowNotFoundError, StorageConfigError
 from ..keys import timestamp_key
 from .base import BlobStorage, Storage
+from .transport import Transport
 
 if TYPE_CHECKING:
     from ..engine.flow import Flow
+    from .result import Result
 
 
 class BucketStorage(BlobStorage):
@@ -33,7 +36,18 @@ class BucketStorage(BlobStorage):
 
         self._fixed_key = fixed_key
         self.local_script_path = local_script_path or context.get("local_script_path")
+        self._transport = self._make_transport()
+        if kwargs.get("result") is None:
+            kwargs["result"] = self._paired_result()
         super().__init__(**kwargs)
+
+    @abstractmethod
+    def _make_transport(self) -> Transport:
+        """The bucket's transport, from the fields the subclass set before calling here."""
+
+    @abstractmethod
+    def _paired_result(self) -> Result:
+        """The default result of this storage's flows: same bucket, same transport."""
 
     def _location_for(self, flow: Flow) -> str:
         return self._fixed_key or timestamp_key(flow.name)

@@ -37,21 +37,14 @@ class S3(BucketStorage):
         self.bucket = bucket
         self.key = key
         self.client_options = check_client_options(client_options)
-        self._transport = self._make_transport()
         self.upload_options = dict(upload_options or {})
-        if kwargs.get("result") is None:
-            kwargs["result"] = S3Result(
-                bucket, boto3_kwargs=self.client_options, transport=self._transport
-            )
-        super().__init__(
-            fixed_key=key,
-            local_script_path=local_script_path,
-            stored_as_script=stored_as_script,
-            **kwargs,
-        )
+        super().__init__(key, local_script_path, stored_as_script=stored_as_script, **kwargs)
 
     def _make_transport(self) -> S3Transport:
         return S3Transport(self.bucket, self.client_options)
+
+    def _paired_result(self) -> S3Result:
+        return S3Result(self.bucket, boto3_kwargs=self.client_options, transport=self.transport)
 
 
 class CodeCommit(RepoStorage):

@@ -29,9 +29,7 @@ class AzureResult(Result):
         self.connection_string_secret = connection_string_secret
         super().__init__(**kwargs)
         if connection_string and self._transport is None:
-            self._transport = AzureTransport(
-                container, connection_string_secret, connection_string=connection_string
-            )
+            self._transport = AzureTransport(container, connection_string_secret, connection_string)
 
     def _make_transport(self) -> AzureTransport:
         return AzureTransport(self.container, self.connection_string_secret)

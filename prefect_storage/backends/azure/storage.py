@@ -36,19 +36,11 @@ class Azure(BucketStorage):
         self.connection_string_secret = connection_string_secret
         self.blob_name = blob_name
         self.overwrite = overwrite
-        self._transport = self._make_transport()
-        if kwargs.get("result") is None:
-            kwargs["result"] = AzureResult(
-                container,
-                connection_string_secret=connection_string_secret,
-                transport=self._transport,
-            )
-        super().__init__(
-            fixed_key=blob_name,
-            local_script_path=local_script_path,
-            stored_as_script=stored_as_script,
-            **kwargs,
-        )
+        super().__init__(blob_name, local_script_path, stored_as_script=stored_as_script, **kwargs)
 
     def _make_transport(self) -> AzureTransport:
         return AzureTransport(self.container, self.connection_string_secret)
+
+    def _paired_result(self) -> AzureResult:
+        secret = self.connection_string_secret
+        return AzureResult(self.container, None, secret, transport=self.transport)

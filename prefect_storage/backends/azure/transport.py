@@ -35,16 +35,12 @@ class AzureTransport(Transport):
     )
     reach_hint = "check the connection string's endpoint and the network"
 
-    def __init__(
-        self,
-        container: str,
-        connection_string_secret: str | None = None,
-        connection_string: str | None = None,
-    ) -> None:
+    def __init__(self, container: str, secret: str | None = None, value: str | None = None) -> None:
+        """``secret`` names the connection string's secret; ``value`` is the string itself."""
         super().__init__()
         self.container = container
-        self.connection_string_secret = connection_string_secret
-        self._connection_string = connection_string
+        self.connection_string_secret = secret
+        self._connection_string = value
 
     def __getstate__(self) -> dict[str, Any]:
         return {**super().__getstate__(), "_connection_string": None}  # a value: never pickled

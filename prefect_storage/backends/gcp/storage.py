@@ -32,15 +32,10 @@ class GCS(BucketStorage):
         self.bucket = bucket
         self.key = key
         self.project = project
-        self._transport = self._make_transport()
-        if kwargs.get("result") is None:
-            kwargs["result"] = GCSResult(bucket=bucket, transport=self._transport)
-        super().__init__(
-            fixed_key=key,
-            local_script_path=local_script_path,
-            stored_as_script=stored_as_script,
-            **kwargs,
-        )
+        super().__init__(key, local_script_path, stored_as_script=stored_as_script, **kwargs)
 
     def _make_transport(self) -> GCSTransport:
         return GCSTransport(self.bucket, self.project)
+
+    def _paired_result(self) -> GCSResult:
+        return GCSResult(self.bucket, transport=self.transport)
