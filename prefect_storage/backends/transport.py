@@ -43,11 +43,13 @@ def status_error(
     auth_hint: str = "",
     not_found_hint: str = "",
     not_found: type[FlowStorageError] = FlowNotFoundError,
+    missing: str = "not found",
 ) -> FlowStorageError:
     """Our error for an HTTP status (or an SDK code mapped onto one): the one ladder.
 
-    401/403 refused credentials, 404 not found, 429 and 5xx unavailable (retried),
-    anything else a plain backend error. ``code`` is the service's own name for it.
+    401/403 refused credentials, 404 not found (``missing`` says it the service's way:
+    "no such object"), 429 and 5xx unavailable (retried), anything else a plain backend
+    error. ``code`` is the service's own name for it.
     """
     answer = code or str(status)
     if status in (401, 403):
@@ -55,7 +57,7 @@ def status_error(
         return BackendAuthError(f"{what}: {service} refused the credentials ({answer}){hint}.")
     if status == 404:
         hint = f" {not_found_hint}" if not_found_hint else ""
-        return not_found(f"{what}: not found ({answer}).{hint}")
+        return not_found(f"{what}: {missing} ({answer}).{hint}")
     if status == 429 or status >= 500:
         return BackendUnavailableError(f"{what}: {service} failed or throttled ({answer}).")
     return BackendError(f"{what}: {service} answered {answer}.")
@@ -78,6 +80,9 @@ class Client(ABC):
 
     not_found_hint: ClassVar[str] = ""
     """What to check when the service answers 404."""
+
+    missing: ClassVar[str] = "not found"
+    """How a 404 is said (``no such object``, ``no such blob``)."""
 
     reach_hint: ClassVar[str] = ""
     """What to check when the service cannot be reached."""
@@ -139,13 +144,14 @@ class Client(ABC):
                 auth_hint=self.auth_hint,
                 not_found_hint=self.not_found_hint,
                 not_found=not_found,
+                missing=self.missing,
             )
         if self._unreachable(exc):
             endpoint = self._endpoint(exc)
-            at = f" at {endpoint}" if endpoint else ""
+            where = f"the endpoint {endpoint}" if endpoint else self.service
             hint = f"; {self.reach_hint}" if self.reach_hint else ""
             return BackendUnavailableError(
-                f"{what}: cannot reach {self.service}{at} ({type(exc).__name__}){hint}."
+                f"{what}: cannot reach {where} ({type(exc).__name__}){hint}."
             )
         raise exc
 

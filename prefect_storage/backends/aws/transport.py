@@ -146,6 +146,8 @@ class AWSClient(Client):
     boto3_service: ClassVar[str] = ""
     """The service's name for ``boto3.client`` (``s3``, ``codecommit``)."""
 
+    service = "AWS"
+
     auth_hint = (
         f"check the {CREDENTIALS_SECRET} secret or the AWS environment/profile and its permissions"
     )
@@ -196,6 +198,7 @@ class S3Transport(AWSClient, Transport):
 
     service = "S3"
     boto3_service = "s3"
+    missing = "no such object"
 
     def __init__(self, bucket: str, client_options: Mapping[str, Any] | None = None) -> None:
         super().__init__(client_options)
@@ -255,7 +258,6 @@ class CodeCommitTransport(AWSClient, RepoTransport):
     checks the script is there.
     """
 
-    service = "CodeCommit"
     boto3_service = "codecommit"
 
     def __init__(
@@ -269,17 +271,17 @@ class CodeCommitTransport(AWSClient, RepoTransport):
         return f"{self.repo}/{location}"
 
     def _get_file(self, path: str, ref: str | None) -> dict[str, Any]:
+        # Resolving reads the script too: either way, say which file, ref and repository.
+        where = f"{path!r} at {ref or 'the default branch'} in repository {self.repo!r}"
         request = {"repositoryName": self.repo, "filePath": path}
         if ref:
             request["commitSpecifier"] = ref
-        response: dict[str, Any] = self.client.get_file(**request)
+        with self.translating(f"Reading {where}"):
+            response: dict[str, Any] = self.client.get_file(**request)
         return response
 
     def _resolve(self, ref: str | None) -> str:
-        # Resolved by reading the script, so a failure names the repository and the script.
-        where = f"{self.url(self.path)!r} at {ref or 'the default branch'}"
-        with self.translating(f"Resolving the commit of {where}"):
-            return str(self._get_file(self.path, ref)["commitId"])
+        return str(self._get_file(self.path, ref)["commitId"])
 
     def _read(self, path: str, ref: str | None) -> bytes:
         data: bytes = self._get_file(path, ref)["fileContent"]

@@ -38,6 +38,12 @@ class Azure(BucketStorage):
         self.overwrite = overwrite
         super().__init__(blob_name, local_script_path, stored_as_script=stored_as_script, **kwargs)
 
+    def _put(self, location: str, data: bytes) -> None:
+        what = f"Uploading blob {location!r} to container {self.container!r}"
+        self.transport.put(
+            location, data, retry=self.retry_policy, what=what, overwrite=self.overwrite
+        )
+
     def _make_transport(self) -> AzureTransport:
         return AzureTransport(self.container, self.connection_string_secret)
 

@@ -34,6 +34,7 @@ class AzureTransport(Transport):
         "check the connection string (its secret or environment variable) and its permissions"
     )
     reach_hint = "check the connection string's endpoint and the network"
+    missing = "no such blob"
 
     def __init__(self, container: str, secret: str | None = None, value: str | None = None) -> None:
         """``secret`` names the connection string's secret; ``value`` is the string itself."""

@@ -28,6 +28,7 @@ class GCSTransport(Transport):
         "account's permissions on the bucket"
     )
     reach_hint = "check the network (or STORAGE_EMULATOR_HOST)"
+    missing = "no such object"
     put_not_found = BucketNotFoundError  # an upload's 404 can only mean a missing bucket
 
     def __init__(self, bucket: str, project: str | None = None) -> None:
@@ -61,7 +62,7 @@ class GCSTransport(Transport):
         from google.auth import exceptions as auth
 
         if isinstance(exc, api.GoogleAPICallError):
-            return int(exc.code or 0), type(exc).__name__
+            return int(exc.code or 0), ""  # said by its number: "no such object (404)"
         if isinstance(exc, auth.GoogleAuthError) and not self._unreachable(exc):
             return 401, type(exc).__name__  # refused before any request (a revoked key)
         return None
