@@ -146,8 +146,7 @@ class AWSClient(Client):
     boto3_service: ClassVar[str] = ""
     """The service's name for ``boto3.client`` (``s3``, ``codecommit``)."""
 
-    service = "AWS"
-
+    service = "AWS"  # IAM refuses for every service alike: "AWS refused the credentials"
     auth_hint = (
         f"check the {CREDENTIALS_SECRET} secret or the AWS environment/profile and its permissions"
     )

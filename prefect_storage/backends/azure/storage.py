@@ -39,6 +39,7 @@ class Azure(BucketStorage):
         super().__init__(blob_name, local_script_path, stored_as_script=stored_as_script, **kwargs)
 
     def _put(self, location: str, data: bytes) -> None:
+        # Azure's messages name the blob and the container apart, as they always have.
         what = f"Uploading blob {location!r} to container {self.container!r}"
         self.transport.put(
             location, data, retry=self.retry_policy, what=what, overwrite=self.overwrite
