@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..exceptions import FlowNotFoundError, StorageConfigError
 from ..keys import timestamp_key
 from .base import BlobStorage, Storage
+from .transport import Transport
 
 if TYPE_CHECKING:
     from ..engine.flow import Flow
+    from .result import Result
 
 
 class BucketStorage(BlobStorage):
@@ -23,9 +26,6 @@ class BucketStorage(BlobStorage):
     _fixed_key_argument: ClassVar[str] = "key"
     """The constructor argument naming one object for every flow (``key``/``blob_name``)."""
 
-    _service: ClassVar[str] = ""
-    """How users name the service in messages (``S3``, ``GCS``, ``Azure``)."""
-
     def __init__(
         self,
         fixed_key: str | None,
@@ -36,7 +36,18 @@ class BucketStorage(BlobStorage):
 
         self._fixed_key = fixed_key
         self.local_script_path = local_script_path or context.get("local_script_path")
+        self._transport = self._make_transport()
+        if kwargs.get("result") is None:
+            kwargs["result"] = self._paired_result()
         super().__init__(**kwargs)
+
+    @abstractmethod
+    def _make_transport(self) -> Transport:
+        """The bucket's transport, from the fields the subclass set before calling here."""
+
+    @abstractmethod
+    def _paired_result(self) -> Result:
+        """The default result of this storage's flows: same bucket, same transport."""
 
     def _location_for(self, flow: Flow) -> str:
         return self._fixed_key or timestamp_key(flow.name)
@@ -45,8 +56,8 @@ class BucketStorage(BlobStorage):
         if self.stored_as_script and not self.local_script_path and not self._fixed_key:
             raise StorageConfigError(
                 f"A `{self._fixed_key_argument}` must be provided to show where flow `.py` "
-                f"file is stored in {self._service} or provide a `local_script_path` pointing "
-                "to a local script that contains the flow."
+                f"file is stored in {self.transport.service} or provide a `local_script_path` "
+                "pointing to a local script that contains the flow."
             )
         return super().build()
 

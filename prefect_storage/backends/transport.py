@@ -43,11 +43,13 @@ def status_error(
     auth_hint: str = "",
     not_found_hint: str = "",
     not_found: type[FlowStorageError] = FlowNotFoundError,
+    missing: str = "not found",
 ) -> FlowStorageError:
     """Our error for an HTTP status (or an SDK code mapped onto one): the one ladder.
 
-    401/403 refused credentials, 404 not found, 429 and 5xx unavailable (retried),
-    anything else a plain backend error. ``code`` is the service's own name for it.
+    401/403 refused credentials, 404 not found (``missing`` says it the service's way:
+    "no such object"), 429 and 5xx unavailable (retried), anything else a plain backend
+    error. ``code`` is the service's own name for it.
     """
     answer = code or str(status)
     if status in (401, 403):
@@ -55,7 +57,7 @@ def status_error(
         return BackendAuthError(f"{what}: {service} refused the credentials ({answer}){hint}.")
     if status == 404:
         hint = f" {not_found_hint}" if not_found_hint else ""
-        return not_found(f"{what}: not found ({answer}).{hint}")
+        return not_found(f"{what}: {missing} ({answer}).{hint}")
     if status == 429 or status >= 500:
         return BackendUnavailableError(f"{what}: {service} failed or throttled ({answer}).")
     return BackendError(f"{what}: {service} answered {answer}.")
@@ -78,6 +80,9 @@ class Client(ABC):
 
     not_found_hint: ClassVar[str] = ""
     """What to check when the service answers 404."""
+
+    missing: ClassVar[str] = "not found"
+    """How a 404 is said (``no such object``, ``no such blob``)."""
 
     reach_hint: ClassVar[str] = ""
     """What to check when the service cannot be reached."""
@@ -111,12 +116,18 @@ class Client(ABC):
         """An error that needs its own wording (a missing bucket, no credentials, ...)."""
         return None
 
+    def _endpoint(self, exc: Exception) -> str:
+        """Where the unanswered request was going, when ``exc`` says (named in the message)."""
+        return ""
+
     def _unreachable_error(self, exc: Exception, what: str) -> FlowStorageError:
         """The error for an unreachable service (a backend whose users know other wording,
         tested and documented, says it here)."""
+        endpoint = self._endpoint(exc)
+        where = f"the endpoint {endpoint}" if endpoint else self.service
         hint = f"; {self.reach_hint}" if self.reach_hint else ""
         return BackendUnavailableError(
-            f"{what}: cannot reach {self.service} ({type(exc).__name__}){hint}."
+            f"{what}: cannot reach {where} ({type(exc).__name__}){hint}."
         )
 
     @final
@@ -143,6 +154,7 @@ class Client(ABC):
                 auth_hint=self.auth_hint,
                 not_found_hint=self.not_found_hint,
                 not_found=not_found,
+                missing=self.missing,
             )
         if self._unreachable(exc):
             return self._unreachable_error(exc, what)

@@ -3,11 +3,11 @@ values are checkpointed. Each lives in its backend's folder under ``backends/``.
 
 from __future__ import annotations
 
+from ..backends.aws import S3Result
+from ..backends.azure import AzureResult
+from ..backends.gcp import GCSResult
 from ..backends.local import LocalResult
 from ..backends.result import Result
-from .azure import AzureResult
-from .gcs import GCSResult
-from .s3 import S3Result
 
 __all__ = [
     "AzureResult",

@@ -13,9 +13,10 @@ from __future__ import annotations
 import os
 import sys
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import quote
 
 import pytest
@@ -32,27 +33,25 @@ from tests.servers.azurite import ACCOUNT_NAME
 from tests.servers.faultproxy import FaultProxy, ProxiedRequest
 from tests.servers.s3 import ServerNotInstalled, ServerProcess, ServerUnavailable
 
-BACKENDS = ("s3", "gcs", "azure")
-SERVER_FIXTURE = {"s3": "s3", "gcs": "gcs", "azure": "azurite"}
 
+class Kit(ABC):
+    """One backend on its real server, with a fresh bucket (see the module docstring).
 
-class Kit:
-    """One backend on its real server, with a fresh bucket (see the module docstring)."""
+    Each backend's subclass says only what differs: its server fixture, how a storage and a
+    result are made, how the bucket is read behind the storage's back, and what its SDK's
+    requests look like at a proxy.
+    """
 
-    def __init__(
-        self,
-        name: str,
-        request: pytest.FixtureRequest,
-        monkeypatch: pytest.MonkeyPatch,
-    ) -> None:
-        self.name = name
-        self.server: Any = request.getfixturevalue(SERVER_FIXTURE[name])
+    name: ClassVar[str]
+    server_fixture: ClassVar[str]
+    key_argument: ClassVar[str] = "key"
+    """The storage argument that pins every flow to one location."""
+    upload_method: ClassVar[str] = "PUT"
+
+    def __init__(self, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.server: Any = request.getfixturevalue(self.server_fixture)
         self._fault_proxy: Callable[[str], FaultProxy] = request.getfixturevalue("fault_proxy")
         self._monkeypatch = monkeypatch
-        self.key_argument = "blob_name" if name == "azure" else "key"
-        self.upload_method = "POST" if name == "gcs" else "PUT"
-        if name == "azure":
-            monkeypatch.delenv("AZURE_STORAGE_CONNECTION_STRING", raising=False)
         self.bucket = self.new_bucket()
         self.endpoint = ""
         self.use_endpoint(self.server_url)
@@ -62,20 +61,13 @@ class Kit:
 
     # -- where storages connect ----------------------------------------------------------------
     @property
+    @abstractmethod
     def server_url(self) -> str:
         """The server's own base URL (what a fault proxy targets)."""
-        attribute = {"s3": "endpoint_url", "gcs": "endpoint", "azure": "url"}[self.name]
-        return str(getattr(self.server, attribute))
 
     def use_endpoint(self, url: str) -> None:
         """Storages and results made from now on talk to ``url`` (the user's way)."""
         self.endpoint = url
-        if self.name == "gcs":
-            self._monkeypatch.setenv("STORAGE_EMULATOR_HOST", url)
-        elif self.name == "azure":
-            self._monkeypatch.setenv(
-                "AZURE_STORAGE_CONNECTION_STRING", self.server.connection_string_for(url)
-            )
 
     def proxy(self) -> FaultProxy:
         """A fault proxy in front of the server; storages made from now on go through it."""
@@ -90,29 +82,21 @@ class Kit:
         retry_policy: RetryPolicy | None = FAST,
         **kwargs: Any,
     ) -> BucketStorage:
-        bucket = bucket or self.bucket
-        storage: BucketStorage
-        if self.name == "s3":
-            storage = S3(bucket, client_options={"endpoint_url": self.endpoint}, **kwargs)
-        elif self.name == "gcs":
-            storage = GCS(bucket, project="test", **kwargs)
-        else:
-            storage = Azure(bucket, **kwargs)
+        storage = self._storage(bucket or self.bucket, **kwargs)
         if retry_policy is not None:
             storage.retry_policy = retry_policy
         return storage
 
     def result(self, bucket: str | None = None, **kwargs: Any) -> Result:
-        bucket = bucket or self.bucket
-        result: Result
-        if self.name == "s3":
-            result = S3Result(bucket, boto3_kwargs={"endpoint_url": self.endpoint}, **kwargs)
-        elif self.name == "gcs":
-            result = GCSResult(bucket, **kwargs)
-        else:
-            result = AzureResult(bucket, **kwargs)
+        result = self._result(bucket or self.bucket, **kwargs)
         result.retry_policy = FAST
         return result
+
+    @abstractmethod
+    def _storage(self, bucket: str, **kwargs: Any) -> BucketStorage: ...
+
+    @abstractmethod
+    def _result(self, bucket: str, **kwargs: Any) -> Result: ...
 
     def fixed(self, location: str) -> dict[str, str]:
         """Storage kwargs that pin every flow to ``location`` (``key`` / ``blob_name``)."""
@@ -120,82 +104,176 @@ class Kit:
 
     # -- the bucket behind the storage's back (straight to the server, never proxied) ----------
     def new_bucket(self) -> str:
-        if self.name == "azure":
-            return str(self.server.new_container())
         return str(self.server.new_bucket())
 
-    def read(self, location: str) -> bytes:
-        if self.name == "s3":
-            response = self.server.client().get_object(Bucket=self.bucket, Key=location)
-            return bytes(response["Body"].read())
-        if self.name == "gcs":
-            blob = self.server.client().bucket(self.bucket).blob(location)
-            return bytes(blob.download_as_bytes())
-        container = self.server.container_client(self.bucket)
-        return bytes(container.download_blob(location).readall())
+    @abstractmethod
+    def read(self, location: str) -> bytes: ...
 
-    def write(self, location: str, data: bytes) -> None:
-        if self.name == "s3":
-            self.server.client().put_object(Bucket=self.bucket, Key=location, Body=data)
-        elif self.name == "gcs":
-            self.server.client().bucket(self.bucket).blob(location).upload_from_string(data)
-        else:
-            container = self.server.container_client(self.bucket)
-            container.upload_blob(location, data, overwrite=True)
+    @abstractmethod
+    def write(self, location: str, data: bytes) -> None: ...
 
+    @abstractmethod
     def names(self) -> list[str]:
         """Every object name in the bucket."""
-        if self.name == "s3":
-            listing = self.server.client().list_objects_v2(Bucket=self.bucket)
-            return sorted(item["Key"] for item in listing.get("Contents", []))
-        if self.name == "gcs":
-            return sorted(b.name for b in self.server.client().list_blobs(self.bucket))
-        container = self.server.container_client(self.bucket)
-        return sorted(blob.name for blob in container.list_blobs())
 
     # -- recognizing requests at the proxy ----------------------------------------------------
+    @abstractmethod
     def object_path(self, location: str) -> str:
         """The path (without query) of a download of ``location`` as the SDK sends it."""
-        if self.name == "s3":
-            return f"/{self.bucket}/{location}"
-        if self.name == "gcs":
-            return f"/download/storage/v1/b/{self.bucket}/o/{quote(location, safe='')}"
-        return f"/{ACCOUNT_NAME}/{self.bucket}/{location}"
 
     def upload_path(self, location: str) -> str:
         """A substring of the path of an upload of ``location``."""
-        if self.name == "gcs":  # a multipart POST; the object name is in the body
-            return f"/upload/storage/v1/b/{self.bucket}/o"
         return self.object_path(location)
 
     def is_object_get(self, request: ProxiedRequest, location: str) -> bool:
         return request.method == "GET" and request.path.split("?")[0] == self.object_path(location)
 
     def is_upload(self, request: ProxiedRequest, location: str) -> bool:
-        if request.method != self.upload_method or self.upload_path(location) not in request.path:
-            return False
-        # GCS: several objects go to one upload URL; the name is in the multipart body.
-        return self.name != "gcs" or location.encode() in request.body
+        return request.method == self.upload_method and self.upload_path(location) in request.path
 
 
-@pytest.fixture(params=BACKENDS)
+class S3Kit(Kit):
+    """moto; storages get ``client_options={"endpoint_url": ...}``."""
+
+    name = "s3"
+    server_fixture = "s3"
+
+    @property
+    def server_url(self) -> str:
+        return str(self.server.endpoint_url)
+
+    def _storage(self, bucket: str, **kwargs: Any) -> BucketStorage:
+        return S3(bucket, client_options={"endpoint_url": self.endpoint}, **kwargs)
+
+    def _result(self, bucket: str, **kwargs: Any) -> Result:
+        return S3Result(bucket, boto3_kwargs={"endpoint_url": self.endpoint}, **kwargs)
+
+    def read(self, location: str) -> bytes:
+        response = self.server.client().get_object(Bucket=self.bucket, Key=location)
+        return bytes(response["Body"].read())
+
+    def write(self, location: str, data: bytes) -> None:
+        self.server.client().put_object(Bucket=self.bucket, Key=location, Body=data)
+
+    def names(self) -> list[str]:
+        listing = self.server.client().list_objects_v2(Bucket=self.bucket)
+        return sorted(item["Key"] for item in listing.get("Contents", []))
+
+    def object_path(self, location: str) -> str:
+        return f"/{self.bucket}/{location}"
+
+
+class GCSKit(Kit):
+    """gcp-storage-emulator; storages find it through ``STORAGE_EMULATOR_HOST``."""
+
+    name = "gcs"
+    server_fixture = "gcs"
+    upload_method = "POST"
+
+    @property
+    def server_url(self) -> str:
+        return str(self.server.endpoint)
+
+    def use_endpoint(self, url: str) -> None:
+        super().use_endpoint(url)
+        self._monkeypatch.setenv("STORAGE_EMULATOR_HOST", url)
+
+    def _storage(self, bucket: str, **kwargs: Any) -> BucketStorage:
+        return GCS(bucket, project="test", **kwargs)
+
+    def _result(self, bucket: str, **kwargs: Any) -> Result:
+        return GCSResult(bucket, **kwargs)
+
+    def _blob(self, location: str) -> Any:
+        return self.server.client().bucket(self.bucket).blob(location)
+
+    def read(self, location: str) -> bytes:
+        return bytes(self._blob(location).download_as_bytes())
+
+    def write(self, location: str, data: bytes) -> None:
+        self._blob(location).upload_from_string(data)
+
+    def names(self) -> list[str]:
+        return sorted(b.name for b in self.server.client().list_blobs(self.bucket))
+
+    def object_path(self, location: str) -> str:
+        return f"/download/storage/v1/b/{self.bucket}/o/{quote(location, safe='')}"
+
+    def upload_path(self, location: str) -> str:
+        return f"/upload/storage/v1/b/{self.bucket}/o"  # a multipart POST; the name is in the body
+
+    def is_upload(self, request: ProxiedRequest, location: str) -> bool:
+        # Several objects go to one upload URL; the name is in the multipart body.
+        return super().is_upload(request, location) and location.encode() in request.body
+
+
+class AzureKit(Kit):
+    """Azurite; storages find it through ``AZURE_STORAGE_CONNECTION_STRING``."""
+
+    name = "azure"
+    server_fixture = "azurite"
+    key_argument = "blob_name"
+
+    def __init__(self, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.delenv("AZURE_STORAGE_CONNECTION_STRING", raising=False)
+        super().__init__(request, monkeypatch)
+
+    @property
+    def server_url(self) -> str:
+        return str(self.server.url)
+
+    def use_endpoint(self, url: str) -> None:
+        super().use_endpoint(url)
+        self._monkeypatch.setenv(
+            "AZURE_STORAGE_CONNECTION_STRING", self.server.connection_string_for(url)
+        )
+
+    def _storage(self, bucket: str, **kwargs: Any) -> BucketStorage:
+        return Azure(bucket, **kwargs)
+
+    def _result(self, bucket: str, **kwargs: Any) -> Result:
+        return AzureResult(bucket, **kwargs)
+
+    def new_bucket(self) -> str:
+        return str(self.server.new_container())
+
+    def read(self, location: str) -> bytes:
+        container = self.server.container_client(self.bucket)
+        return bytes(container.download_blob(location).readall())
+
+    def write(self, location: str, data: bytes) -> None:
+        container = self.server.container_client(self.bucket)
+        container.upload_blob(location, data, overwrite=True)
+
+    def names(self) -> list[str]:
+        container = self.server.container_client(self.bucket)
+        return sorted(blob.name for blob in container.list_blobs())
+
+    def object_path(self, location: str) -> str:
+        return f"/{ACCOUNT_NAME}/{self.bucket}/{location}"
+
+
+KITS: dict[str, type[Kit]] = {kit.name: kit for kit in (S3Kit, GCSKit, AzureKit)}
+
+
+@pytest.fixture(params=list(KITS))
 def kit(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Kit:
-    return Kit(request.param, request, monkeypatch)
+    return KITS[request.param](request, monkeypatch)
 
 
 @pytest.fixture
 def s3_kit(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Kit:
-    return Kit("s3", request, monkeypatch)
+    return S3Kit(request, monkeypatch)
 
 
 @pytest.fixture
 def gcs_kit(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Kit:
-    return Kit("gcs", request, monkeypatch)
+    return GCSKit(request, monkeypatch)
 
 
 @pytest.fixture
 def azure_kit(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Kit:
-    return Kit("azure", request, monkeypatch)
+    return AzureKit(request, monkeypatch)
 
 
 # -- flows ------------------------------------------------------------------------------------

@@ -148,4 +148,4 @@ def test_paired_result_holds_only_the_secret_name() -> None:
     assert isinstance(result, AzureResult)
     assert result.container == "ctr"
     assert result.connection_string_secret == "TEAM_AZURE"
-    assert result._connection_string is None
+    assert result.transport._connection_string is None  # the value lives on the transport

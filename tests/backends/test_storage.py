@@ -15,13 +15,13 @@ from pathlib import Path
 import pytest
 
 from prefect_storage.engine.flow import Flow
+from prefect_storage.envelope import ENVELOPE_MAGIC
 from prefect_storage.exceptions import (
     BackendUnavailableError,
     BucketNotFoundError,
     FlowNotFoundError,
     StorageConfigError,
 )
-from prefect_storage.envelope import ENVELOPE_MAGIC
 from prefect_storage.storage import GCS, S3, Azure, Storage
 from tests.backends.conftest import Kit, settle
 from tests.contract.rigs import FLOW_NAME, FLOW_SCRIPT, RUNS, SIBLING_NAME

@@ -1,11 +1,14 @@
-"""AWS: S3 and CodeCommit storage, S3Result."""
+"""AWS: S3 and CodeCommit storage and S3Result, over ``S3Transport`` and
+``CodeCommitTransport`` (one boto3 client base, one reading of botocore's errors)."""
 
-from ...results.s3 import S3Result
-from ...storage.codecommit import CodeCommit
-from ...storage.s3 import S3
+from .result import S3Result
+from .storage import S3, CodeCommit
+from .transport import CodeCommitTransport, S3Transport
 
 __all__ = [
     "S3",
     "CodeCommit",
+    "CodeCommitTransport",
     "S3Result",
+    "S3Transport",
 ]

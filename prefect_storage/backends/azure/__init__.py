@@ -1,9 +1,11 @@
-"""Azure Blob Storage: Azure storage, AzureResult."""
+"""Azure Blob Storage: Azure storage and AzureResult, over one ``AzureTransport``."""
 
-from ...results.azure import AzureResult
-from ...storage.azure import Azure
+from .result import AzureResult
+from .storage import Azure
+from .transport import AzureTransport
 
 __all__ = [
     "Azure",
     "AzureResult",
+    "AzureTransport",
 ]

@@ -1,9 +1,11 @@
-"""Google Cloud Storage: GCS storage, GCSResult."""
+"""Google Cloud Storage: GCS storage and GCSResult, over one ``GCSTransport``."""
 
-from ...results.gcs import GCSResult
-from ...storage.gcs import GCS
+from .result import GCSResult
+from .storage import GCS
+from .transport import GCSTransport
 
 __all__ = [
     "GCS",
     "GCSResult",
+    "GCSTransport",
 ]
