@@ -19,14 +19,6 @@ import pytest
 
 import prefect_storage
 from prefect_storage import Flow, task
-from prefect_storage.exceptions import (
-    CorruptFlowError,
-    FlowDeserializationError,
-    FlowLoadError,
-    FlowStorageError,
-    FlowVersionWarning,
-    StorageConfigError,
-)
 from prefect_storage.envelope import (
     ENVELOPE_FORMAT,
     ENVELOPE_FORMAT_V1,
@@ -35,6 +27,14 @@ from prefect_storage.envelope import (
     flow_to_bytes_pickle,
     read_flow_envelope,
     write_flow_envelope,
+)
+from prefect_storage.exceptions import (
+    CorruptFlowError,
+    FlowDeserializationError,
+    FlowLoadError,
+    FlowStorageError,
+    FlowVersionWarning,
+    StorageConfigError,
 )
 from prefect_storage.storage import Local, Module, Storage, Webhook
 

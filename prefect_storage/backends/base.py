@@ -160,7 +160,8 @@ class Storage(ABC):
         if flow_name not in self.flows:
             known = ", ".join(repr(n) for n in sorted(self.flows)) or "none"
             raise FlowNotFoundError(
-                f"Flow {flow_name!r} is not contained in this {type(self).__name__} storage (flows: {known})."
+                f"Flow {flow_name!r} is not contained in this {type(self).__name__} storage "
+                f"(flows: {known})."
             )
         flow = self._load_flow(flow_name, self.flows[flow_name], expected_sha256)
         if flow.name != flow_name:
@@ -232,9 +233,9 @@ class BlobStorage(Storage):
             self._transport = self._make_transport()
         return self._transport
 
+    @abstractmethod
     def _make_transport(self) -> Transport:
         """This backend's transport, from the storage's own fields."""
-        raise NotImplementedError(f"{type(self).__name__} has no transport")
 
     @property
     def client(self) -> Any:

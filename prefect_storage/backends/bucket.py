@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from ..exceptions import FlowNotFoundError, StorageConfigError
 from ..keys import timestamp_key
 from .base import BlobStorage, Storage
-from .transport import Transport
 
 if TYPE_CHECKING:
     from ..engine.flow import Flow
@@ -40,10 +39,6 @@ class BucketStorage(BlobStorage):
         if kwargs.get("result") is None:
             kwargs["result"] = self._paired_result()
         super().__init__(**kwargs)
-
-    @abstractmethod
-    def _make_transport(self) -> Transport:
-        """The bucket's transport, from the fields the subclass set before calling here."""
 
     @abstractmethod
     def _paired_result(self) -> Result:

@@ -232,6 +232,7 @@ class Flow:
         SQLite registry). ``storage_kwargs`` build the default ``Local`` storage when
         ``flow.storage`` is unset. Registering identical content returns the existing id.
         """
+        # The one upward import (engine -> registry): Flow.register is the user's door to it.
         from ..registry.registration import register_flow
 
         record = register_flow(
