@@ -20,7 +20,12 @@ from typing import Any
 
 from .config import home_dir
 from .engine.context import context
-from .exceptions import LocalStateError, SecretAccessError, SecretNotFoundError
+from .exceptions import (
+    LocalStateError,
+    SecretAccessError,
+    SecretNotFoundError,
+    StorageConfigError,
+)
 from .fileio import atomic_write_bytes
 
 if sys.version_info >= (3, 11):
@@ -150,6 +155,10 @@ def _write_file(values: dict[str, str]) -> None:
 
 def set_secret(name: str, value: str) -> None:
     """Store ``value`` under ``name`` in the secrets file (created with mode 0600)."""
+    if not isinstance(name, str) or not name.strip():
+        raise StorageConfigError(
+            f"A secret needs a name, got {name!r}: `prefect-storage secret set NAME VALUE`."
+        )
     if not isinstance(value, str):
         value = json.dumps(value)
     values = _read_file()
@@ -195,7 +204,9 @@ def _render_one(match: re.Match[str], resolve: Callable[[str], str]) -> str:
     if escaped:
         return "${" + name + "}"
     if not name:
-        raise ValueError("Empty template `${}`: write `${NAME}`, or `$${` for a literal `${`.")
+        raise StorageConfigError(
+            "Empty template `${}`: write `${NAME}`, or `$${` for a literal `${`."
+        )
     return resolve(name)
 
 

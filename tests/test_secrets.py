@@ -289,8 +289,9 @@ def test_an_unknown_template_name_is_an_error_naming_it() -> None:
 
 
 def test_an_empty_template_is_an_error() -> None:
-    with pytest.raises(ValueError, match=r"\$\{\}"):
+    with pytest.raises(ValueError, match=r"\$\{\}") as raised:
         render_templates("x ${} y")
+    assert isinstance(raised.value, FlowStorageError)
 
 
 # -- bad local state: one-line errors, nothing half-written ----------------------------------

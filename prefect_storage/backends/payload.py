@@ -12,7 +12,7 @@ import typing
 from typing import TYPE_CHECKING, Any
 
 from .._version import __version__
-from ..exceptions import StorageConfigError
+from ..exceptions import FlowStorageError, StorageConfigError
 from . import BACKEND_PATHS, backend_class
 
 if TYPE_CHECKING:
@@ -85,7 +85,13 @@ def storage_from_dict(payload: dict[str, Any]) -> Storage:
     for name, value in kwargs.items():
         if name in parameters:
             _check_field_type(cls, str(kind), name, value, parameters[name].annotation)
-    storage = cls._from_payload(kwargs, secrets=list(secrets or []))
+    try:
+        storage = cls._from_payload(kwargs, secrets=list(secrets or []))
+    except FlowStorageError:
+        raise
+    except (TypeError, ValueError) as exc:
+        # A JSON value of the right type that the constructor still refuses.
+        raise StorageConfigError(f"{kind} payload refused: {exc}") from exc
     storage.flows = dict(flows)
     return storage
 

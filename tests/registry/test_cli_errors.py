@@ -66,6 +66,30 @@ BAD_INPUT: dict[str, tuple[tuple[str, ...], str]] = {
         ("execute", "--flow", "x", "--storage", _module_storage("json:__name__")),
         "not a `Flow`",
     ),
+    "execute a payload value the constructor refuses": (
+        ("execute", "--flow", "x", "--storage", '{"type": "Module", "module": ""}'),
+        "Module payload refused: `module` must be a dotted module path",
+    ),
+    "execute a Webhook with an empty template": (
+        (
+            "execute",
+            "--flow",
+            "x",
+            "--storage",
+            json.dumps(
+                {
+                    "type": "Webhook",
+                    "flows": {"x": "x"},
+                    "build_request_kwargs": {"url": "http://127.0.0.1:9/${}"},
+                    "build_request_http_method": "PUT",
+                    "get_flow_request_kwargs": {"url": "http://127.0.0.1:9/${}"},
+                    "get_flow_request_http_method": "GET",
+                }
+            ),
+        ),
+        "Empty template `${}`",
+    ),
+    "secret set with an empty name": (("secret", "set", "", "value"), "A secret needs a name"),
     "agent with no room for a run": (("agent", "local", "--concurrency", "0"), "--concurrency"),
 }
 
