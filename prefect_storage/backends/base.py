@@ -28,7 +28,7 @@ from ..exceptions import (
 )
 from ..retry import DEFAULT_RETRY_POLICY, RetryPolicy
 from .payload import storage_from_dict, storage_to_dict
-from .transport import EMPTY, Transport
+from .transport import EMPTY, UsesTransport
 
 if TYPE_CHECKING:
     from ..engine.flow import Flow
@@ -206,7 +206,7 @@ class Storage(ABC):
         return None
 
 
-class BlobStorage(Storage):
+class BlobStorage(Storage, UsesTransport):
     """A storage that keeps each flow as bytes: an envelope, or the script's source."""
 
     local_script_path: str | None = None
@@ -223,19 +223,6 @@ class BlobStorage(Storage):
 
     _script_path_argument: ClassVar[str] = "local_script_path"
     """The constructor argument that sets ``local_script_path`` (named in errors)."""
-
-    _transport: Transport | None = None
-
-    @property
-    def transport(self) -> Transport:
-        """The object that moves this storage's bytes (shared with its paired result)."""
-        if self._transport is None:
-            self._transport = self._make_transport()
-        return self._transport
-
-    @abstractmethod
-    def _make_transport(self) -> Transport:
-        """This backend's transport, from the storage's own fields."""
 
     @property
     def client(self) -> Any:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import copy
 import uuid
-from abc import ABC, abstractmethod
 from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
@@ -16,10 +15,10 @@ from typing import Any
 from ..exceptions import ResultLocationError
 from ..retry import DEFAULT_RETRY_POLICY, RetryPolicy
 from ..serializers import PickleSerializer, Serializer
-from .transport import EMPTY, Transport
+from .transport import EMPTY, Transport, UsesTransport
 
 
-class Result(ABC):
+class Result(UsesTransport):
     """A value plus the location it is (or will be) stored at.
 
     ``location`` is a ``str.format`` template (``"{flow_name}/{task_name}/{today}.bin"``)
@@ -34,8 +33,6 @@ class Result(ABC):
 
     _transient: tuple[str, ...] = ()
     """Attributes never pickled (credential values)."""
-
-    _transport: Transport | None = None
 
     def __init__(
         self,
@@ -60,17 +57,6 @@ class Result(ABC):
             )
 
     # -- the backend hooks -------------------------------------------------------------
-    @property
-    def transport(self) -> Transport:
-        """The object that moves this result's bytes (its storage's, when made by one)."""
-        if self._transport is None:
-            self._transport = self._make_transport()
-        return self._transport
-
-    @abstractmethod
-    def _make_transport(self) -> Transport:
-        """This backend's transport, from the result's own fields."""
-
     def _locate(self, location: str) -> str:
         """Where ``location`` is for the transport, as a written result records it
         (``LocalResult``: the path under its ``dir``)."""

@@ -286,3 +286,21 @@ class Transport(Client):
             if not best_effort:
                 raise
             logger.warning("Could not remove %s", self.url(location))
+
+
+class UsesTransport(ABC):
+    """A Storage or Result whose bytes go through a transport, made on first use (a flow
+    pickled before the transport existed has none until then)."""
+
+    _transport: Transport | None = None
+
+    @property
+    def transport(self) -> Transport:
+        """The object that moves this owner's bytes (a storage shares it with its result)."""
+        if self._transport is None:
+            self._transport = self._make_transport()
+        return self._transport
+
+    @abstractmethod
+    def _make_transport(self) -> Transport:
+        """This backend's transport, from the owner's own fields."""
