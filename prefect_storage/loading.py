@@ -38,8 +38,7 @@ def extract_flow_from_file(
     if file_contents is not None and not isinstance(file_contents, (str, bytes)):
         raise TypeError("`file_contents` must be string or bytes.")
     if file_path is not None:
-        file_path = os.path.abspath(os.fspath(file_path))
-        return _pick(flows_in_file(file_path), flow_name, f"file {file_path}")
+        return _pick(flows_in_file(file_path), flow_name, f"file {os.path.abspath(file_path)}")
     assert file_contents is not None
     return run_flow_script(file_contents, None, flow_name)
 
@@ -57,7 +56,8 @@ def flows_in_file(path: str | os.PathLike[str]) -> dict[str, Flow]:
         with open(file_path, "rb") as file:
             source = file.read()
     except OSError as exc:
-        raise FlowLoadError(f"Cannot read flow script {file_path}: {exc.strerror}") from exc
+        # Named as the user gave it (the CLI's argument, or the API's `file_path`).
+        raise FlowLoadError(f"Cannot read flow script {os.fspath(path)}: {exc.strerror}") from exc
     return flows_in_script(source, file_path)
 
 

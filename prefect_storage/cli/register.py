@@ -25,7 +25,7 @@ def load_flows(target: str) -> list[tuple[Flow, Storage]]:
 
     if target.endswith(".py") or os.path.isfile(target):
         path = os.path.abspath(target)
-        flows = flows_in_file(path)
+        flows = flows_in_file(target)  # errors name the script as the user typed it
 
         def default_storage() -> Storage:
             return Local(path=path, stored_as_script=True)

@@ -106,7 +106,7 @@ class Local(BlobStorage):
     def _store_pickle(self, name: str, flow: Flow, location: str) -> str:
         # Streamed into the file's own temporary sibling: no copy of the pickle in memory.
         self.logger.info("Writing flow %r to %s", name, location)
-        with self.transport.writing(location) as file:
+        with self.transport.writing(location, noun="flow file") as file:
             return write_flow_envelope(flow, file, tmp_dir=os.path.dirname(location))
 
     def _delete(self, location: str) -> None:

@@ -26,15 +26,15 @@ class LocalFiles(Transport):
         return None
 
     @contextmanager
-    def writing(self, path: str) -> Iterator[IO[bytes]]:
+    def writing(self, path: str, noun: str = "file") -> Iterator[IO[bytes]]:
         """A file that replaces ``path`` atomically when the block ends without error."""
         try:
             with atomic_write(path) as file:
                 yield file
         except OSError as exc:
             raise LocalFileError(
-                f"Cannot write {path!r}: {exc.strerror}; check that the directory is writable "
-                "and the disk has space."
+                f"Cannot write {noun} {path!r}: {exc.strerror}; check that the directory is "
+                "writable and the disk has space."
             ) from exc
 
     def _put(
@@ -47,7 +47,7 @@ class LocalFiles(Transport):
         return open_flow_file(
             location,
             f" on host {socket.gethostname()!r}. Local storage is only readable on the machine "
-            "that wrote it; run the flow with an agent carrying that host's label.",
+            "that registered the flow; run it with an agent carrying that host's label.",
         )
 
     def _get(self, location: str) -> bytes:
