@@ -197,6 +197,26 @@ def test_the_backend_table_names_the_public_classes() -> None:
     assert sorted(BACKENDS) == sorted(BACKEND_PATHS)
 
 
+@pytest.mark.parametrize("facade", ["storage", "results"])
+def test_the_facades_type_hints_match_their_tables(facade: str) -> None:
+    # Type checkers read the façade's TYPE_CHECKING imports; the runtime reads its table.
+    import importlib
+
+    module = importlib.import_module(f"prefect_storage.{facade}")
+    tree = ast.parse((PACKAGE / facade / "__init__.py").read_text())
+    hinted = {
+        alias.name: f"prefect_storage.{node.module}:{alias.name}"
+        for block in tree.body
+        if isinstance(block, ast.If) and "TYPE_CHECKING" in ast.unparse(block.test)
+        for node in block.body
+        if isinstance(node, ast.ImportFrom) and node.module
+        for alias in node.names
+    }
+    assert hinted == module._PATHS
+    for name in module.__all__:
+        assert getattr(module, name) is not None
+
+
 OLD_PATHS = {
     "prefect_storage.storage.azure": "Azure",
     "prefect_storage.storage.bitbucket": "Bitbucket",

@@ -52,12 +52,23 @@ def test_importing_the_package_imports_no_backend_sdk_nor_requests() -> None:
 
 def test_importing_the_public_modules_imports_no_backend_sdk() -> None:
     modules = _modules_after(
-        "import prefect_storage.storage, prefect_storage.results, prefect_storage.serializers, "
-        "prefect_storage.secrets, prefect_storage.serialization, prefect_storage.loading, "
+        "from prefect_storage.storage import *\n"
+        "from prefect_storage.results import *\n"
+        "import prefect_storage.serializers, prefect_storage.secrets, "
+        "prefect_storage.serialization, prefect_storage.loading, "
         "prefect_storage.run_configs, prefect_storage.exceptions"
     )
     assert "prefect_storage.backends.webhook.storage" in modules  # Webhook was imported
     assert _heavy(modules, tuple(n for n in HEAVY if n != "requests")) == []
+
+
+def test_importing_the_facades_imports_no_backend() -> None:
+    # Each class is imported on first use: a run process loads only its own backend.
+    modules = _modules_after("import prefect_storage.storage, prefect_storage.results")
+    assert sorted(m for m in modules if m.startswith("prefect_storage.backends.")) == []
+    modules = _modules_after("from prefect_storage.storage import S3")
+    assert "prefect_storage.backends.aws.storage" in modules
+    assert "prefect_storage.backends.azure" not in modules
 
 
 def test_dunder_all_is_sorted_and_importable() -> None:

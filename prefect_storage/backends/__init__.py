@@ -10,8 +10,8 @@ Adding a backend is one folder, one line here and one test rig module.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterator, Mapping
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any
 
 from ..exceptions import StorageConfigError
 
@@ -37,14 +37,36 @@ BACKEND_PATHS: dict[str, str] = {
 
 def backend_class(kind: str) -> type[Storage]:
     """The Storage class named ``kind`` in :data:`BACKEND_PATHS`."""
-    try:
-        module, _, name = BACKEND_PATHS[kind].partition(":")
-    except (KeyError, TypeError):
+    if not isinstance(kind, str) or kind not in BACKEND_PATHS:
         raise StorageConfigError(
             f"Unknown storage type {kind!r}; known types: {', '.join(sorted(BACKEND_PATHS))}."
-        ) from None
-    cls: type[Storage] = getattr(importlib.import_module(module), name)
+        )
+    cls: type[Storage] = _imported(BACKEND_PATHS[kind])
     return cls
+
+
+def _imported(path: str) -> Any:
+    module, _, name = path.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def lazy_exports(
+    namespace: dict[str, Any], paths: Mapping[str, str]
+) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
+    """``__getattr__`` and ``__dir__`` for a façade module whose names are ``paths``
+    (name -> ``module:attribute``), each imported on first use and then kept in
+    ``namespace``: importing the façade imports no backend."""
+
+    def __getattr__(name: str) -> Any:
+        if name not in paths:
+            raise AttributeError(f"module {namespace['__name__']!r} has no attribute {name!r}")
+        value = namespace[name] = _imported(paths[name])
+        return value
+
+    def __dir__() -> list[str]:
+        return sorted({*namespace, *paths})
+
+    return __getattr__, __dir__
 
 
 class _BackendTable(Mapping[str, "type[Storage]"]):
@@ -68,4 +90,4 @@ class _BackendTable(Mapping[str, "type[Storage]"]):
 BACKENDS: Mapping[str, type[Storage]] = _BackendTable()
 """Storage ``type`` name -> class (``BACKENDS["S3"] is S3``)."""
 
-__all__ = ["BACKENDS", "BACKEND_PATHS", "backend_class"]
+__all__ = ["BACKENDS", "BACKEND_PATHS", "backend_class", "lazy_exports"]

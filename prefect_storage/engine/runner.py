@@ -13,7 +13,6 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
-from ..exceptions import FlowParameterError, SettingError
 from .context import context as run_context
 from .state import Cached, Failed, State, Success, TriggerFailed
 from .tasks import Task
@@ -65,6 +64,9 @@ class FlowRunner:
             return Failed("Some reference tasks failed.", result=states)
 
     def _parameter_values(self, given: Mapping[str, Any]) -> dict[str, Any]:
+        # Errors are imported where raised, so `import prefect_storage` does not load them.
+        from ..exceptions import FlowParameterError
+
         declared = {parameter.name: parameter for parameter in self.flow.parameters()}
         known = ", ".join(repr(name) for name in sorted(declared)) or "none"
         unknown = sorted(set(given) - set(declared))
@@ -253,4 +255,8 @@ def _checkpointing_default() -> bool:
         return True
     if raw in _FALSE:
         return False
+    from ..exceptions import (
+        SettingError,
+    )  # imported when raised: `import prefect_storage` stays small
+
     raise SettingError(f"{CHECKPOINTING_ENV} must be true or false, got {raw!r}")
