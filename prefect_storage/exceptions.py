@@ -10,6 +10,7 @@ secret), that is a base too, so legacy ``except ValueError`` code keeps working:
     ├── FlowNotFoundError(LookupError, ValueError)     name not in storage / object missing
     ├── FlowNameConflictError(ValueError)              add_flow with a name already present
     ├── StorageConfigError(ValueError)                 bad constructor argument or payload
+    │   └── StorageTypeError(TypeError)                a payload value of a type the class refuses
     │   └── UnsupportedHTTPMethodError(RuntimeError)   a Webhook method not GET/PATCH/POST/PUT
     ├── SecretNotFoundError(KeyError, ValueError)      Secret / ${NAME} that resolves nowhere
     ├── SecretAccessError(ValueError)                  Secret.get while a flow is being built
@@ -62,6 +63,10 @@ class FlowNameConflictError(FlowStorageError, ValueError):
 
 class StorageConfigError(FlowStorageError, ValueError):
     """A storage argument or serialized payload is invalid."""
+
+
+class StorageTypeError(StorageConfigError, TypeError):
+    """A payload value the storage's constructor refuses as a ``TypeError`` (it still is one)."""
 
 
 class UnsupportedHTTPMethodError(StorageConfigError, RuntimeError):

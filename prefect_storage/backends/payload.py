@@ -12,7 +12,7 @@ import typing
 from typing import TYPE_CHECKING, Any
 
 from .._version import __version__
-from ..exceptions import FlowStorageError, StorageConfigError
+from ..exceptions import FlowStorageError, StorageConfigError, StorageTypeError
 from . import BACKEND_PATHS, backend_class
 
 if TYPE_CHECKING:
@@ -90,8 +90,9 @@ def storage_from_dict(payload: dict[str, Any]) -> Storage:
     except FlowStorageError:
         raise
     except (TypeError, ValueError) as exc:
-        # A JSON value of the right type that the constructor still refuses.
-        raise StorageConfigError(f"{kind} payload refused: {exc}") from exc
+        # A JSON value the constructor still refuses: typed, and still the built-in it was.
+        error = StorageTypeError if isinstance(exc, TypeError) else StorageConfigError
+        raise error(f"{kind} payload refused: {exc}") from exc
     storage.flows = dict(flows)
     return storage
 
