@@ -28,7 +28,7 @@ from ..exceptions import (
 )
 from ..retry import DEFAULT_RETRY_POLICY, RetryPolicy
 from .payload import storage_from_dict, storage_to_dict
-from .transport import EMPTY, UsesTransport
+from .transport import EMPTY, TransportT, UsesTransport
 
 if TYPE_CHECKING:
     from ..engine.flow import Flow
@@ -206,7 +206,7 @@ class Storage(ABC):
         return None
 
 
-class BlobStorage(Storage, UsesTransport):
+class BlobStorage(Storage, UsesTransport[TransportT]):
     """A storage that keeps each flow as bytes: an envelope, or the script's source."""
 
     local_script_path: str | None = None

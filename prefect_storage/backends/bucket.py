@@ -8,13 +8,14 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from ..exceptions import FlowNotFoundError, StorageConfigError
 from ..keys import timestamp_key
 from .base import BlobStorage, Storage
+from .transport import Transport
 
 if TYPE_CHECKING:
     from ..engine.flow import Flow
     from .result import Result
 
 
-class BucketStorage(BlobStorage):
+class BucketStorage(BlobStorage[Transport]):
     """Flows as objects in a cloud bucket or container (S3, GCS, Azure).
 
     Each flow gets ``<flow slug>/<timestamp>`` unless a fixed key is given. In script mode

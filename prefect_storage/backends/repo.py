@@ -109,7 +109,7 @@ class APIRepoTransport(RepoTransport):
         )
 
 
-class RepoStorage(BlobStorage):
+class RepoStorage(BlobStorage[RepoTransport]):
     """Flows as scripts in a source repository (Git, GitHub, GitLab, Bitbucket, CodeCommit).
 
     Always script mode; nothing is uploaded (push the script yourself). ``build()``
@@ -135,12 +135,6 @@ class RepoStorage(BlobStorage):
     @abstractmethod
     def requested_ref(self) -> str | None:
         """The branch, tag or commit the user asked for (``None``: the default branch)."""
-
-    @property
-    def transport(self) -> RepoTransport:
-        transport = super().transport
-        assert isinstance(transport, RepoTransport)
-        return transport
 
     def _store_flows(self, names: Iterable[str] | None = None) -> None:
         self.commit_sha = self.transport.resolve(self.requested_ref, retry=self.retry_policy)

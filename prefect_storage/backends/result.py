@@ -18,7 +18,7 @@ from ..serializers import PickleSerializer, Serializer
 from .transport import EMPTY, Transport, UsesTransport
 
 
-class Result(UsesTransport):
+class Result(UsesTransport[Transport]):
     """A value plus the location it is (or will be) stored at.
 
     ``location`` is a ``str.format`` template (``"{flow_name}/{task_name}/{today}.bin"``)

@@ -15,7 +15,7 @@ import logging
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import IO, Any, ClassVar, TypeVar, final
+from typing import IO, Any, ClassVar, Generic, TypeVar, final
 
 from ..exceptions import (
     BackendAuthError,
@@ -288,19 +288,23 @@ class Transport(Client):
             logger.warning("Could not remove %s", self.url(location))
 
 
-class UsesTransport(ABC):
-    """A Storage or Result whose bytes go through a transport, made on first use (a flow
-    pickled before the transport existed has none until then)."""
+TransportT = TypeVar("TransportT", bound=Transport)
 
-    _transport: Transport | None = None
+
+class UsesTransport(ABC, Generic[TransportT]):
+    """A Storage or Result whose bytes go through a transport, made on first use (a flow
+    pickled before the transport existed has none until then). ``TransportT`` is the
+    backend's own transport class, so its extra methods are typed."""
+
+    _transport: TransportT | None = None
 
     @property
-    def transport(self) -> Transport:
+    def transport(self) -> TransportT:
         """The object that moves this owner's bytes (a storage shares it with its result)."""
         if self._transport is None:
             self._transport = self._make_transport()
         return self._transport
 
     @abstractmethod
-    def _make_transport(self) -> Transport:
+    def _make_transport(self) -> TransportT:
         """This backend's transport, from the owner's own fields."""

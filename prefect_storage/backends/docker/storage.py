@@ -28,7 +28,7 @@ FLOWS_DIRECTORY = "/opt/prefect/flows"
 """Where flows live inside the image unless ``path`` says otherwise."""
 
 
-class Docker(BlobStorage):
+class Docker(BlobStorage[ImageFiles]):
     """Build an image holding the flows, push it to ``registry_url``, run flows from it.
 
     The Dockerfile puts what changes least first (base image, ``env_vars``,
@@ -125,12 +125,6 @@ class Docker(BlobStorage):
         return self.path or f"{FLOWS_DIRECTORY}/{slugify(flow.name)}.prefect"
 
     # -- inside the image ----------------------------------------------------------------
-    @property
-    def transport(self) -> ImageFiles:
-        transport = super().transport
-        assert isinstance(transport, ImageFiles)
-        return transport
-
     def _make_transport(self) -> ImageFiles:
         return ImageFiles(self.image if self.image_name and self.image_tag else None)
 

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 _DOTTED_NAME = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*(:[\w.]+)?$")
 
 
-class Local(BlobStorage):
+class Local(BlobStorage[LocalFiles]):
     """Store flows under ``directory`` (default ``<home>/flows``) on this host.
 
     Pickle mode writes ``<directory>/<flow slug>/<timestamp>`` (or ``path``) when the flow
@@ -93,12 +93,6 @@ class Local(BlobStorage):
                 )
             return self.path
         return self.path or os.path.join(self.directory, timestamp_key(flow.name))
-
-    @property
-    def transport(self) -> LocalFiles:
-        transport = super().transport
-        assert isinstance(transport, LocalFiles)
-        return transport
 
     def _make_transport(self) -> LocalFiles:
         return LocalFiles()

@@ -23,7 +23,7 @@ HTTP_METHODS = ("GET", "PATCH", "POST", "PUT")
 """The methods a Webhook may use for either request."""
 
 
-class Webhook(BlobStorage):
+class Webhook(BlobStorage[HTTPTransport]):
     """Upload a flow with one HTTP request and fetch it back with another.
 
     ``build_request_kwargs`` / ``get_flow_request_kwargs`` are keyword arguments for
